@@ -1,0 +1,82 @@
+"""The application factory: routes, and every long-lived resource opened in cleanup_ctx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.config import Config
+from bot.directory import Directory
+from bot.dispatch import Services
+from bot.platforms import sim
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+DATABASE = web.AppKey("database", Database)
+SERVICES = web.AppKey("services", Services)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = request.app[DATABASE]
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not healthy", never a traceback
+        log.warning("health check failed: %s", type(exc).__name__)
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def to_simulator(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/sim/")
+
+
+def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
+               upgrade: bool = True) -> web.Application:
+    """Build the aiohttp app; resources open on startup and close on cleanup."""
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    db = Database(config.database.url)
+    app[DATABASE] = db
+    services = Services(db=db, directory=Directory(db.sessions), clock=clock,
+                        files_dir=Path(config.storage.files_dir),
+                        max_photo_bytes=config.storage.max_photo_bytes)
+    app[SERVICES] = services
+
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+        if upgrade:
+            await db.upgrade()
+        services.files_dir.mkdir(parents=True, exist_ok=True)
+        await db.start()
+        await services.directory.load()
+        yield
+        await db.close()
+
+    async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+            app[HTTP] = session
+            yield
+
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(http_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", to_simulator)
+    if config.sim.enabled:
+        app[sim.SERVICES] = services
+        sim.add_routes(app)
+    return app

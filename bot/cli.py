@@ -1,0 +1,323 @@
+"""`yanxiu`: the command line. Errors are one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config, ConfigError, config_from_mapping, load_config
+
+log = logging.getLogger("yanxiu")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1 (or `code`)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = Path(args.config)
+    if not path.exists() and args.config == "./config.toml":
+        return config_from_mapping({})  # the embedded default: SQLite in the current folder
+    return load_config(path)
+
+
+async def _with_db(config: Config, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    from storage.db import Database
+
+    db = Database(config.database.url)
+    try:
+        await db.upgrade()
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+# --- db -----------------------------------------------------------------------------------
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import upgrade_schema
+
+    config = _config(args)
+    upgrade_schema(config.database.url)
+    print("database schema is up to date")
+    return 0
+
+
+# --- roster -------------------------------------------------------------------------------
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    from bot.roster import RosterFileError, load_roster
+    from storage.queries.roster import apply_roster
+
+    config = _config(args)
+    try:
+        rows, rejected = load_roster(args.file)
+    except (RosterFileError, FileNotFoundError) as exc:
+        raise CliError(f"roster: {exc}") from None
+    print(f"read {len(rows) + len(rejected)} rows from {args.file}", file=sys.stderr)
+
+    async def run(db: Any) -> Any:
+        async with db.sessions() as s, s.begin():
+            return await apply_roster(s, rows)
+
+    result = asyncio.run(_with_db(config, run))
+    rejected = sorted([*rejected, *result.rejected], key=lambda r: r.line)
+    print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}, "
+          f"rejected {len(rejected)}")
+    for r in rejected:
+        print(f"  line {r.line}: {r.reason}")
+    return 1 if rejected else 0
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+def _load_plan_file(path: str) -> tuple[Any, str]:
+    from bot.plan import PlanError, plan_from_text
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from None
+    try:
+        return plan_from_text(text), text
+    except PlanError as exc:
+        raise CliError(f"plan: {exc}") from None
+
+
+def cmd_plan_load(args: argparse.Namespace) -> int:
+    from bot.plan import scheduled_sends, session_occurrences
+    from storage.queries.terms import save_plan
+
+    config = _config(args)
+    plan, text = _load_plan_file(args.file)
+
+    async def run(db: Any) -> int:
+        async with db.sessions() as s, s.begin():
+            return await save_plan(s, plan, text, _now())
+
+    asyncio.run(_with_db(config, run))
+    print(f"loaded {plan.name}: {len(session_occurrences(plan))} sessions, {len(plan.tasks)} tasks, "
+          f"{len(scheduled_sends(plan))} scheduled sends")
+    return 0
+
+
+def cmd_plan_show(args: argparse.Namespace) -> int:
+    from bot.plan import plan_from_text, plan_show_json
+
+    if args.file:
+        plan, _ = _load_plan_file(args.file)
+    else:
+        config = _config(args)
+
+        async def run(db: Any) -> Any:
+            from storage.queries.directory import active_term
+
+            async with db.sessions() as s:
+                return await active_term(s)
+
+        term = asyncio.run(_with_db(config, run))
+        if term is None:
+            raise CliError("no plan loaded: run `yanxiu plan load FILE` first, or pass FILE")
+        plan = plan_from_text(Path(args.file).read_text()) if args.file else term.plan
+    shown = plan_show_json(plan)
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{plan.name} ({plan.start} – {plan.end}, {plan.timezone})")
+    print(f"sessions: {len(shown['sessions'])}")
+    for s in shown["sessions"]:
+        print(f"  {s['start']}  {s['name']}")
+    print(f"scheduled sends: {len(shown['sends'])}")
+    for s in shown["sends"]:
+        print(f"  {s['at']}  {s['kind']:<18} {s['ref']}")
+    return 0
+
+
+# --- groups -------------------------------------------------------------------------------
+
+def cmd_group_bind(args: argparse.Namespace) -> int:
+    from storage.queries.groups import bind_group, school_by_code
+
+    config = _config(args)
+    if args.secret and not args.webhook:
+        raise CliError("--secret needs --webhook")
+    route_kind = None
+    if args.webhook:
+        route_kind = "dingtalk_robot" if args.platform == "dingtalk" else "wecom_webhook"
+    elif args.platform == "dingtalk":
+        route_kind = "dingtalk_openapi"
+
+    async def run(db: Any) -> str:
+        async with db.sessions() as s, s.begin():
+            school = await school_by_code(s, args.school)
+            if school is None:
+                raise CliError(f"--school: no school with code {args.school!r} (import the roster first)")
+            await bind_group(s, platform=args.platform, conversation_id=args.conversation_id,
+                             school_id=school.id, now=_now(), route_kind=route_kind,
+                             route_url=args.webhook, route_secret=args.secret)
+            return school.name
+
+    name = asyncio.run(_with_db(config, run))
+    route = route_kind or "reply-only"
+    print(f"bound {args.platform} conversation to {args.school} {name} (route: {route}"
+          f"{', webhook stored' if args.webhook else ''}{', secret stored' if args.secret else ''})")
+    return 0
+
+
+def cmd_group_list(args: argparse.Namespace) -> int:
+    from storage.queries.groups import groups_with_school
+
+    config = _config(args)
+
+    async def run(db: Any) -> Any:
+        async with db.sessions() as s:
+            return await groups_with_school(s)
+
+    rows = asyncio.run(_with_db(config, run))
+    if not rows:
+        print("no groups bound")
+    for g, school in rows:
+        where = f"{school.code} {school.name}" if school else "(unbound)"
+        print(f"{g.platform:<8} {g.conversation_id:<40} {where:<24} route={g.route_kind or 'reply-only'}"
+              f"{' webhook=set' if g.route_url else ''}{' secret=set' if g.route_secret else ''}")
+    return 0
+
+
+# --- serve / demo -------------------------------------------------------------------------
+
+def _run_app(app: Any, host: str, port: int, banner: str) -> None:
+    from aiohttp import web
+
+    print(banner, flush=True)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    config = load_config(args.config)
+    app = create_app(config)
+    _run_app(app, config.server.host, config.server.port,
+             f"yanxiu serving on http://{config.server.host}:{config.server.port}/")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.demo import SCHOOLS, demo_plan_toml, demo_roster
+    from bot.plan import plan_from_text
+    from bot.platforms.sim import group_conversation
+    from storage.queries.groups import bind_group, school_by_code
+    from storage.queries.roster import apply_roster
+    from storage.queries.terms import save_plan
+
+    folder = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="yanxiu-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db_file = folder / "yanxiu-demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    config = config_from_mapping({
+        "server": {"host": "127.0.0.1", "port": args.port,
+                   "public_base_url": f"http://127.0.0.1:{args.port}"},
+        "database": {"url": f"sqlite+aiosqlite:///{db_file}"},
+        "storage": {"files_dir": str(folder / "files")},
+    }, env={})
+    now = _now()
+    toml_text = demo_plan_toml(now)
+    plan = plan_from_text(toml_text)
+
+    async def seed(db: Any) -> None:
+        async with db.sessions() as s, s.begin():
+            await apply_roster(s, demo_roster())
+            await save_plan(s, plan, toml_text, now)
+            for code, name in SCHOOLS:
+                school = await school_by_code(s, code)
+                assert school is not None
+                await bind_group(s, platform="sim", conversation_id=group_conversation(code),
+                                 school_id=school.id, now=now, title=f"{name}研修群", route_kind="sim")
+
+    print(f"demo data in {folder}", file=sys.stderr)
+    asyncio.run(_with_db(config, seed))
+    app = create_app(config)
+    _run_app(app, "127.0.0.1", args.port,
+             f"研修助手 demo: open http://127.0.0.1:{args.port}/sim/  (Ctrl+C to stop)")
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="./config.toml", help="path to config.toml (default ./config.toml)")
+    p = argparse.ArgumentParser(prog="yanxiu", description="研修助手 (yanxiu-bot)", parents=[common])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", parents=[common], help="the whole product on an embedded default")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", help="keep the demo's database and files here (default: a new temp folder)")
+    demo.set_defaults(fn=cmd_demo)
+
+    serve = sub.add_parser("serve", parents=[common], help="webhooks + scheduler + outbox sender")
+    serve.set_defaults(fn=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", parents=[common], help="create or migrate the schema").set_defaults(fn=cmd_db_upgrade)
+
+    roster = sub.add_parser("roster", help="the roster").add_subparsers(dest="roster_command", required=True)
+    imp = roster.add_parser("import", parents=[common], help="load a roster (CSV/XLSX)")
+    imp.add_argument("file")
+    imp.set_defaults(fn=cmd_roster_import)
+
+    group = sub.add_parser("group", help="chat groups").add_subparsers(dest="group_command", required=True)
+    bind = group.add_parser("bind", parents=[common], help="register a school's chat group and its send route")
+    bind.add_argument("--school", required=True)
+    bind.add_argument("--platform", required=True, choices=["dingtalk", "wecom"])
+    bind.add_argument("--conversation-id", required=True)
+    bind.add_argument("--webhook")
+    bind.add_argument("--secret")
+    bind.set_defaults(fn=cmd_group_bind)
+    group.add_parser("list", parents=[common], help="list bound groups").set_defaults(fn=cmd_group_list)
+
+    plan = sub.add_parser("plan", help="the term plan").add_subparsers(dest="plan_command", required=True)
+    load = plan.add_parser("load", parents=[common], help="load and validate a term plan")
+    load.add_argument("file")
+    load.set_defaults(fn=cmd_plan_load)
+    show = plan.add_parser("show", parents=[common], help="print what will be sent when")
+    show.add_argument("file", nargs="?", help="a plan file (default: the loaded plan)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(fn=cmd_plan_show)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("YANXIU_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except (CliError, ConfigError) as exc:
+        print(f"yanxiu: {exc}", file=sys.stderr)
+        return getattr(exc, "code", 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The per-process cache of who is who (people, groups, schools, the active term).
+
+Reads on the hot path (every check-in) come from here; a miss falls back to the database,
+and a plan loaded by another process is noticed within `TERM_CHECK_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.queries import directory as q
+from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInfo
+
+TERM_CHECK_SECONDS = 30.0
+MISS_TTL_SECONDS = 10.0
+
+
+class Directory:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._people: dict[tuple[str, str], PersonInfo] = {}
+        self._people_by_id: dict[int, PersonInfo] = {}
+        self._groups: dict[tuple[str, str], GroupInfo] = {}
+        self._schools: dict[int, SchoolInfo] = {}
+        self._misses: dict[tuple[str, str, str], float] = {}
+        self._term: TermInfo | None = None
+        self._term_checked = 0.0
+        self._loaded = False
+
+    async def load(self) -> None:
+        """(Re)read everything; called at start and after a roster import, plan load or bind."""
+        async with self._sessions() as s:
+            people = await q.all_people(s)
+            groups = await q.all_groups(s)
+            schools = await q.all_schools(s)
+            term = await q.active_term(s)
+        self._people = {}
+        for p in people:
+            self._index_person(p)
+        self._people_by_id = {p.id: p for p in people}
+        self._groups = {(g.platform, g.conversation_id): g for g in groups}
+        self._schools = {s.id: s for s in schools}
+        self._term = term
+        self._term_checked = time.monotonic()
+        self._misses.clear()
+        self._loaded = True
+
+    def _index_person(self, p: PersonInfo) -> None:
+        self._people[("sim", str(p.id))] = p
+        if p.dingtalk_userid:
+            self._people[("dingtalk", p.dingtalk_userid)] = p
+        if p.wecom_userid:
+            self._people[("wecom", p.wecom_userid)] = p
+
+    async def _ensure(self) -> None:
+        if not self._loaded:
+            await self.load()
+
+    def _recent_miss(self, key: tuple[str, str, str]) -> bool:
+        at = self._misses.get(key)
+        return at is not None and time.monotonic() - at < MISS_TTL_SECONDS
+
+    async def person(self, platform: str, sender_id: str) -> PersonInfo | None:
+        await self._ensure()
+        found = self._people.get((platform, sender_id))
+        if found is not None or self._recent_miss(("p", platform, sender_id)):
+            return found
+        async with self._sessions() as s:
+            found = await q.person_by_platform_id(s, platform, sender_id)
+        if found is None:
+            self._misses[("p", platform, sender_id)] = time.monotonic()
+        else:
+            self._index_person(found)
+            self._people_by_id[found.id] = found
+        return found
+
+    def person_by_id(self, person_id: int) -> PersonInfo | None:
+        return self._people_by_id.get(person_id)
+
+    async def group(self, platform: str, conversation_id: str) -> GroupInfo | None:
+        await self._ensure()
+        found = self._groups.get((platform, conversation_id))
+        if found is not None or self._recent_miss(("g", platform, conversation_id)):
+            return found
+        async with self._sessions() as s:
+            found = await q.group_by_conversation(s, platform, conversation_id)
+        if found is None:
+            self._misses[("g", platform, conversation_id)] = time.monotonic()
+        else:
+            self._groups[(platform, conversation_id)] = found
+        return found
+
+    def school(self, school_id: int | None) -> SchoolInfo | None:
+        return self._schools.get(school_id) if school_id is not None else None
+
+    def schools(self) -> list[SchoolInfo]:
+        return sorted(self._schools.values(), key=lambda s: s.code)
+
+    def find_school(self, text: str) -> SchoolInfo | None:
+        """A school by exact code or name, else by a unique partial name match."""
+        text = text.strip()
+        for s in self._schools.values():
+            if text in (s.code, s.name):
+                return s
+        partial = [s for s in self._schools.values() if text and text in s.name]
+        return partial[0] if len(partial) == 1 else None
+
+    def groups_of_school(self, school_id: int) -> list[GroupInfo]:
+        return [g for g in self._groups.values() if g.school_id == school_id]
+
+    def bound_groups(self) -> list[GroupInfo]:
+        return [g for g in self._groups.values() if g.school_id is not None]
+
+    def everyone(self) -> list[PersonInfo]:
+        return sorted(self._people_by_id.values(), key=lambda p: p.id)
+
+    def people_of_school(self, school_id: int) -> list[PersonInfo]:
+        return sorted((p for p in self._people_by_id.values() if p.school_id == school_id),
+                      key=lambda p: p.id)
+
+    async def term(self) -> TermInfo | None:
+        await self._ensure()
+        if time.monotonic() - self._term_checked > TERM_CHECK_SECONDS:
+            self._term_checked = time.monotonic()
+            async with self._sessions() as s:
+                stamp = await q.active_term_stamp(s)
+            if stamp != (self._term.loaded_at if self._term else None):
+                async with self._sessions() as s:
+                    self._term = await q.active_term(s)
+        return self._term

@@ -1,0 +1,67 @@
+"""The small internal message model every platform adapter translates to and from.
+
+Handlers see only these types; no wire format crosses this line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A picture carried by a message.
+
+    `ref` is what the adapter needs to fetch it (a DingTalk downloadCode, a WeCom URL or
+    media id); `data` holds the bytes when the adapter already has them (the simulator);
+    `aes_key` is the per-message key of WeCom AI-bot images in WebSocket mode.
+    """
+
+    ref: str
+    data: bytes | None = None
+    aes_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One chat message, already verified and parsed by its platform adapter.
+
+    `platform` is the identity space of `sender_id`: "dingtalk" (staff userid),
+    "wecom" (userid) or "sim" (roster person id, used by the local simulator).
+    """
+
+    platform: str
+    msg_id: str
+    conversation_id: str
+    is_group: bool
+    sender_id: str
+    sender_name: str
+    text: str
+    received_at: datetime
+    images: tuple[ImageRef, ...] = ()
+    unsupported: str | None = None  # a message kind we cannot take, e.g. "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a handler answers: a template name plus its data, and who to @-mention.
+
+    `mentions` are platform user ids; the adapter renders them in its own dialect.
+    """
+
+    template: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingText:
+    """A rendered message ready for an adapter: plain text (or markdown) plus mentions."""
+
+    text: str
+    markdown: bool = False
+    title: str = ""
+    mentions: tuple[str, ...] = ()

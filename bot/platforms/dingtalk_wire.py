@@ -1,0 +1,446 @@
+"""DingTalk wire format: signatures, callback parsing, outgoing bodies, send-result mapping.
+
+Pure functions, no I/O. Facts and section numbers refer to /work/shared/platforms/dingtalk.md.
+Everything that doc marks UNCONFIRMED is a module-level constant below.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit
+
+from bot.messages import ImageRef, IncomingMessage
+
+PLATFORM = "dingtalk"
+MAX_CLOCK_SKEW_MS = 3_600_000  # §1.1 / §3.2: "more than 1 hour" is illegal
+QUOTA_PAUSED_ERROR_CODE = 20001  # §1.2 / §6.3: Webhook&Stream monthly quota exhausted
+MAX_AT_USERS = 50  # §2.2: custom-robot doc, at most 50 atUserIds per message
+GROUP_MSG_PARAM_MAX_BYTES = 15_000  # §2.4 / §6.1 (documented)
+OTO_MAX_USER_IDS = 20  # §6.2 (doc says 20, an error text says 100)
+# --- UNCONFIRMED (doc §10) -- easy to change ---
+WEBHOOK_BODY_MAX_BYTES = 20_000  # §2.4: observed 460101 / "body 大小不合法", not in docs
+ACCEPT_TOP_LEVEL_CONTENT = True  # §1.2: one official HTTP sample has top-level "content": str
+STRIP_GENERIC_LEADING_AT_IN_RICHTEXT = True  # §1.3: "@<robot name>" kept in a richText item
+OPENAPI_THROTTLE_RETRY_S = 60.0  # §6.3: per-robot OpenAPI send rate undocumented
+# --- documented retry windows ---
+CUSTOM_ROBOT_PENALTY_S = 600.0  # §3.4: 20 msgs/min per robot, then throttled for 10 minutes
+APP_QPS_RETRY_S = 1.0  # §6.3: QpsLimitForAppkeyAndApi -> "sleep 1 s and retry"
+IP_BAN_RETRY_S = 300.0  # §6.3: 10 000 calls / 20 s per IP -> banned 5 min ({"status": 1111})
+
+UNSUPPORTED_KINDS = frozenset({"audio", "video", "file"})
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    reason: str  # "malformed" | "no_staff_id" | "quota_paused" | "platform_error"
+
+
+@dataclass(frozen=True, slots=True)
+class DingTalkContext:
+    session_webhook: str | None
+    session_webhook_expires_ms: int | None
+    robot_code: str | None
+    conversation_title: str | None
+    create_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    kind: Literal["ok", "retry", "give_up"]
+    retry_after_s: float | None  # None with kind="retry" = caller's exponential backoff
+    reason: str  # never contains a URL, token or secret
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def _hmac_b64(timestamp: str, secret: str) -> str:
+    msg = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest()).decode()
+
+
+def callback_signature(timestamp: str, app_secret: str) -> str:
+    """§1.1: base64(HMAC-SHA256(key=secret, msg=timestamp + "\\n" + secret)), not URL-encoded."""
+    return _hmac_b64(timestamp, app_secret)
+
+
+def verify_callback(
+    timestamp: str | None, sign: str | None, app_secret: str, now_ms: int
+) -> str | None:
+    """None when the HTTP callback headers are valid, else a reason string."""
+    if not timestamp or not sign or not isinstance(timestamp, str) or not isinstance(sign, str):
+        return "missing_headers"
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 16:
+        return "bad_timestamp"
+    if abs(now_ms - int(timestamp)) > MAX_CLOCK_SKEW_MS:
+        return "stale_timestamp"
+    expected = callback_signature(timestamp, app_secret).encode()
+    if not hmac.compare_digest(expected, sign.encode("utf-8", "replace")):
+        return "bad_sign"
+    return None
+
+
+def custom_robot_signed_url(webhook_url: str, secret: str, timestamp_ms: int) -> str:
+    """§3.2 加签: webhook + "&timestamp=" + ts + "&sign=" + quote_plus(base64(hmac))."""
+    ts = str(int(timestamp_ms))
+    sep = "&" if "?" in webhook_url else "?"
+    return f"{webhook_url}{sep}timestamp={ts}&sign={quote_plus(_hmac_b64(ts, secret))}"
+
+
+def is_allowed_origin(url: str, base: str) -> bool:
+    """True iff `url` has exactly the scheme, host and port of `base` (and no userinfo)."""
+    if not isinstance(url, str) or not isinstance(base, str):
+        return False
+    if any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in url):
+        return False  # urlsplit silently drops tabs/newlines; other parsers treat "\\" as "/"
+    try:
+        u, b = urlsplit(url), urlsplit(base)
+        u_port, b_port = u.port, b.port
+    except ValueError:
+        return False
+    scheme, default_ports = u.scheme.lower(), {"https": 443, "http": 80}
+    return (
+        "@" not in u.netloc
+        and bool(u.hostname)
+        and scheme in default_ports
+        and scheme == b.scheme.lower()
+        and u.hostname == b.hostname
+        and (u_port or default_ports[scheme]) == (b_port or default_ports[scheme])
+    )
+
+
+# ---------------------------------------------------------------- incoming
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _opt_str(payload: Mapping[Any, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _Malformed(key)
+
+
+def _req_str(payload: Mapping[Any, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise _Malformed(key)
+    return value
+
+
+def _opt_ms(value: Any) -> int | None:
+    """A millisecond time given as a JSON number or a digit string (createAt is both)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e16:
+        return int(value)  # abs(nan) < 1e16 is False
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        return int(value)
+    return None
+
+
+def _strip_names(text: str, names: Collection[str]) -> str:
+    text = text.strip()
+    changed = True
+    while changed:
+        changed = False
+        for name in names:
+            tag = f"@{name}"
+            if name and text.startswith(tag):
+                text, changed = text[len(tag) :].strip(), True
+            if name and text.endswith(tag):
+                text, changed = text[: -len(tag)].strip(), True
+    return text
+
+
+_LEADING_AT = re.compile(r"\A\s*@\S+\s*")
+
+
+def parse_callback(
+    payload: Any, received_at: datetime, robot_names: Collection[str] = ()
+) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
+    """Parse a robot message (HTTP body or Stream `data`); never raises on bad input.
+
+    `robot_names` (optional) are display names whose "@name" is stripped from either end.
+    """
+    try:
+        return _parse(payload, received_at, tuple(n for n in robot_names if isinstance(n, str)))
+    except (_Malformed, TypeError, ValueError, AttributeError, RecursionError):
+        return ParseError("malformed")
+
+
+def _parse(
+    payload: Any, received_at: datetime, names: tuple[str, ...]
+) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
+    if not isinstance(payload, Mapping):
+        return ParseError("malformed")
+    err = payload.get("errorCode", payload.get("errCode"))
+    if err is not None:
+        paused = str(err).strip() == str(QUOTA_PAUSED_ERROR_CODE)
+        return ParseError("quota_paused" if paused else "platform_error")
+    msg_id = _req_str(payload, "msgId")
+    msgtype = _req_str(payload, "msgtype")
+    conversation_id = _req_str(payload, "conversationId")
+    conv_type = payload.get("conversationType")
+    if isinstance(conv_type, int) and not isinstance(conv_type, bool):
+        conv_type = str(conv_type)
+    if conv_type not in ("1", "2"):
+        raise _Malformed("conversationType")
+    staff_id = _opt_str(payload, "senderStaffId")
+    if not staff_id:
+        return ParseError("no_staff_id")
+    sender_name = _opt_str(payload, "senderNick") or ""
+    context = DingTalkContext(
+        session_webhook=_opt_str(payload, "sessionWebhook") or None,
+        session_webhook_expires_ms=_opt_ms(payload.get("sessionWebhookExpiredTime")),
+        robot_code=_opt_str(payload, "robotCode") or None,
+        conversation_title=_opt_str(payload, "conversationTitle"),
+        create_at_ms=_opt_ms(payload.get("createAt")),
+    )
+
+    text, images, unsupported = "", (), None
+    content = payload.get("content")
+    if msgtype == "text":
+        body = payload.get("text")
+        if isinstance(body, Mapping) and isinstance(body.get("content"), str):
+            raw = body["content"]
+        elif ACCEPT_TOP_LEVEL_CONTENT and isinstance(content, str):
+            raw = content
+        else:
+            raise _Malformed("text")
+        text = _strip_names(raw, names)
+    elif msgtype == "picture":
+        if not isinstance(content, Mapping):
+            raise _Malformed("content")
+        images = (ImageRef(ref=_req_str(content, "downloadCode")),)
+    elif msgtype == "richText":
+        items = content.get("richText") if isinstance(content, Mapping) else None
+        if not isinstance(items, list):
+            raise _Malformed("richText")
+        parts: list[str] = []
+        refs: list[ImageRef] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                raise _Malformed("richText item")
+            if isinstance(item.get("text"), str):
+                parts.append(item["text"])
+            elif item.get("type") == "picture":
+                refs.append(ImageRef(ref=_req_str(item, "downloadCode")))
+        text = _strip_names("".join(parts), names)
+        if STRIP_GENERIC_LEADING_AT_IN_RICHTEXT and not names:
+            text = _LEADING_AT.sub("", text, count=1).strip()
+        images = tuple(refs)
+    else:
+        unsupported = msgtype if msgtype in UNSUPPORTED_KINDS else "unknown"
+
+    message = IncomingMessage(
+        platform=PLATFORM,
+        msg_id=msg_id,
+        conversation_id=conversation_id,
+        is_group=conv_type == "2",
+        sender_id=staff_id,
+        sender_name=sender_name,
+        text=text,
+        received_at=received_at,
+        images=images,
+        unsupported=unsupported,
+    )
+    return message, context
+
+
+# ---------------------------------------------------------------- outgoing bodies
+
+
+def _with_mentions(text: str, user_ids: tuple[str, ...]) -> str:
+    """§2.2: the text must contain "@<userId>" where each mention should render."""
+    missing = [f"@{uid}" for uid in user_ids if f"@{uid}" not in text]
+    return f"{text} {' '.join(missing)}" if missing else text
+
+
+def _at_ids(at_user_ids: Collection[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(at_user_ids))[:MAX_AT_USERS]
+
+
+def text_body(
+    text: str,
+    at_user_ids: Collection[str] = (),
+    at_mobiles: Collection[str] = (),
+    msg_uuid: str | None = None,
+) -> dict[str, Any]:
+    """sessionWebhook / custom-robot text body (§2.2, §3.3); msg_uuid only for /robot/send."""
+    ids = _at_ids(at_user_ids)
+    mobiles = tuple(dict.fromkeys(at_mobiles))[:MAX_AT_USERS]
+    body: dict[str, Any] = {
+        "msgtype": "text",
+        "text": {"content": _with_mentions(_with_mentions(text, ids), mobiles)},
+        "at": {"atUserIds": list(ids), "atMobiles": list(mobiles), "isAtAll": False},
+    }
+    return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
+
+
+def markdown_body(
+    title: str, text: str, at_user_ids: Collection[str] = (), msg_uuid: str | None = None
+) -> dict[str, Any]:
+    """sessionWebhook / custom-robot markdown body (§2.2, §3.3, fixture reply_markdown.json)."""
+    ids = _at_ids(at_user_ids)
+    body: dict[str, Any] = {
+        "msgtype": "markdown",
+        "markdown": {"title": title, "text": _with_mentions(text, ids)},
+        "at": {"atUserIds": list(ids), "isAtAll": False},
+    }
+    return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
+
+
+def empty_reply_body() -> dict[str, Any]:
+    """§2.1: HTTP-callback response meaning "post nothing"."""
+    return {"msgtype": "empty"}
+
+
+def _msg_param(text: str, markdown_title: str | None) -> tuple[str, str]:
+    if markdown_title is None:
+        return "sampleText", json.dumps({"content": text}, ensure_ascii=False)
+    return "sampleMarkdown", json.dumps({"title": markdown_title, "text": text}, ensure_ascii=False)
+
+
+def group_send_body(
+    robot_code: str, open_conversation_id: str, text: str, markdown_title: str | None = None
+) -> dict[str, Any]:
+    """POST /v1.0/robot/groupMessages/send (§6.1). msgParam is a JSON string, ≤ 15 000 bytes."""
+    key, param = _msg_param(text, markdown_title)
+    return {
+        "robotCode": robot_code,
+        "openConversationId": open_conversation_id,
+        "msgKey": key,
+        "msgParam": param,
+    }
+
+
+def oto_send_body(
+    robot_code: str, user_ids: Collection[str], text: str, markdown_title: str | None = None
+) -> dict[str, Any]:
+    """POST /v1.0/robot/oToMessages/batchSend (§6.2); at most OTO_MAX_USER_IDS per call."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids or len(ids) > OTO_MAX_USER_IDS:
+        raise ValueError(f"need 1..{OTO_MAX_USER_IDS} user ids, got {len(ids)}")
+    key, param = _msg_param(text, markdown_title)
+    return {"robotCode": robot_code, "userIds": ids, "msgKey": key, "msgParam": param}
+
+
+# ---------------------------------------------------------------- send results
+
+_OK = SendOutcome("ok", None, "ok")
+
+
+def _retry(reason: str, after: float | None = None) -> SendOutcome:
+    return SendOutcome("retry", after, reason)
+
+
+def _give_up(reason: str) -> SendOutcome:
+    return SendOutcome("give_up", None, reason)
+
+
+# Legacy oapi.dingtalk.com {"errcode": int} (§3.4 table, §2.4, §6.3 "old" codes).
+ERRCODE_TABLE: dict[int, SendOutcome] = {
+    -1: _retry("system_busy"),
+    90002: _retry("qps_limit_api"),
+    90018: _retry("qps_limit_app", APP_QPS_RETRY_S),
+    410100: _retry("throttled", CUSTOM_ROBOT_PENALTY_S),
+    130101: _retry("throttled", CUSTOM_ROBOT_PENALTY_S),  # observed, older servers
+    40035: _give_up("missing_json_body"),
+    43004: _give_up("bad_content_type"),
+    90020: _give_up("monthly_api_quota"),
+    101002: _give_up("message_too_long"),  # observed, older servers
+    300001: _give_up("token_invalid"),  # not in the doc; seen for unknown robot tokens
+    400013: _give_up("group_dissolved"),
+    400101: _give_up("token_not_found"),
+    400102: _give_up("robot_disabled"),
+    400105: _give_up("unsupported_msgtype"),
+    400106: _give_up("robot_not_found"),
+    460101: _give_up("message_too_long"),  # observed
+    **{code: _give_up("content_rejected") for code in range(430101, 430105)},
+}
+# Reasons after which the target (webhook / group) should be disabled, not retried later.
+TARGET_GONE_REASONS = frozenset(
+    {"group_dissolved", "token_not_found", "token_invalid", "robot_disabled", "robot_not_found"}
+)
+# errcode 310000 sub-kinds, matched on errmsg (English and newer Chinese texts, §3.1).
+_SECURITY_HINTS = (
+    ("security_keyword", ("keyword", "关键词")),
+    ("security_timestamp", ("timestamp", "时间戳")),
+    ("security_sign", ("sign", "签名")),
+    ("security_ip", ("whitelist", "白名单", "ip地址")),
+)
+# New api.dingtalk.com string codes (§6.1, §6.3): exact match, then retry-by-prefix.
+API_CODE_TABLE: dict[str, SendOutcome] = {
+    "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi": _retry("qps_limit_app", APP_QPS_RETRY_S),
+    "Forbidden.AccessDenied.QpsLimitForApi": _retry("qps_limit_api"),
+    "Forbidden.AccessDenied.ApiCountLimitForOrg": _give_up("monthly_api_quota"),
+    **{
+        code: _retry("throttled", OPENAPI_THROTTLE_RETRY_S)
+        for code in ("send.too.fast", "send.byToken.tooFast", "too.many.group", "too.many.people")
+    },
+    "system.error": _retry("system_error"),
+    "group.disbanded": _give_up("group_dissolved"),
+    "bot.stopped": _give_up("robot_disabled"),
+    "session.expired": _give_up("session_expired"),
+    "session.notExisted": _give_up("session_expired"),
+    "invalidParameter.msgParam.tooLong": _give_up("message_too_long"),
+}
+_SAFE_CODE = re.compile(r"\A[A-Za-z0-9._-]{1,80}\Z")
+
+
+def _as_errcode(value: Any) -> int | None:
+    """errcode is an int, but one doc sample shows "0" as a string (§3.4): accept both."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def classify_send_result(http_status: int, body: Mapping[str, Any] | None) -> SendOutcome:
+    """Map an HTTP status + decoded JSON body (None if absent/not JSON) to ok/retry/give_up."""
+    if not isinstance(body, Mapping):
+        body = None
+    if body is not None and body.get("status") == 1111:  # §6.3 per-IP ban page
+        return _retry("ip_banned", IP_BAN_RETRY_S)
+    if body is not None and "errcode" in body:
+        code = _as_errcode(body.get("errcode"))
+        if code == 0 and 200 <= http_status < 300:
+            return _OK
+        if code == 310000:
+            msg = str(body.get("errmsg", "")).lower()
+            hint = next((r for r, keys in _SECURITY_HINTS if any(k in msg for k in keys)), None)
+            return _give_up(hint or "security_check_failed")
+        if code in ERRCODE_TABLE:
+            return ERRCODE_TABLE[code]
+        if code is None:
+            return _retry("server_error") if http_status >= 500 else _give_up("bad_errcode")
+        if code != 0:
+            return _retry(f"errcode_{code}") if http_status >= 500 else _give_up(f"errcode_{code}")
+    if http_status == 401:
+        return _retry("unauthorized")  # §4.1: drop the cached access token, then retry
+    if http_status == 429:
+        return _retry("throttled")
+    if body is not None and isinstance(body.get("code"), str) and not 200 <= http_status < 300:
+        api_code = body["code"]
+        if api_code in API_CODE_TABLE:
+            return API_CODE_TABLE[api_code]
+        lowered = api_code.lower()
+        if "qpslimit" in lowered or "throttl" in lowered or "toofast" in lowered:
+            return _retry("throttled", OPENAPI_THROTTLE_RETRY_S)
+        if http_status >= 500:
+            return _retry("server_error")
+        return _give_up(f"api_{api_code}" if _SAFE_CODE.match(api_code) else "api_error")
+    if 200 <= http_status < 300:
+        # Every documented success carries JSON (errcode 0 or processQueryKey).
+        return _OK if body is not None else _retry("unparseable_response")
+    if http_status >= 500:
+        return _retry("server_error")
+    return _give_up(f"http_{int(http_status)}")

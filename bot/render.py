@@ -1,0 +1,64 @@
+"""Every sentence a person reads comes from templates/; this module renders them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot.messages import OutgoingText, Reply
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#>|<])")
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+_LEADING_ZERO = re.compile(r"(?<!\d)0(\d)(?=[月日])")
+
+
+def md_escape(value: object) -> str:
+    """Escape user text for markdown so a name or a reflection cannot change the layout."""
+    return _MD_SPECIAL.sub(r"\\\1", str(value))
+
+
+def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneInfo | None = None) -> str:
+    if value is None:
+        return ""
+    text = value.astimezone(tz or DEFAULT_TZ).strftime(fmt)
+    return _LEADING_ZERO.sub(r"\1", text)  # 03月07日 → 3月7日, times keep their zeros
+
+
+def hours(value: float) -> str:
+    return f"{value:g}"
+
+
+def weekday_cn(value: datetime) -> str:
+    return "一二三四五六日"[value.astimezone(DEFAULT_TZ).weekday()]
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(md=md_escape, local_time=local_time, hours=hours, weekday_cn=weekday_cn)
+    return env
+
+
+def render_text(template: str, **data: object) -> str:
+    return environment().get_template(template).render(**data).strip()
+
+
+def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:
+    """Render a handler's Reply for a platform; `markdown` picks the dialect."""
+    name = f"chat/{reply.template}.j2"
+    text = render_text(name, markdown=markdown, **reply.data)
+    return OutgoingText(text=text, markdown=markdown, title=str(reply.data.get("title", "研修助手")),
+                        mentions=reply.mentions)

@@ -1,0 +1,153 @@
+"""Roster files (CSV or XLSX, English or Chinese headers) → validated rows and rejected lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+HEADERS = {
+    "school_code": ("school_code", "学校代码", "学校编码", "学校编号"),
+    "school_name": ("school_name", "学校名称", "学校"),
+    "name": ("name", "姓名", "教师姓名"),
+    "role": ("role", "角色"),
+    "dingtalk_userid": ("dingtalk_userid", "钉钉id", "钉钉userid", "钉钉用户id"),
+    "wecom_userid": ("wecom_userid", "企业微信id", "企业微信userid", "企微id"),
+    "mobile": ("mobile", "手机号", "手机", "手机号码"),
+    "subject": ("subject", "学科"),
+    "stage": ("stage", "学段"),
+}
+ROLES = {
+    "teacher": "teacher", "教师": "teacher", "老师": "teacher",
+    "school_lead": "school_lead", "学校负责人": "school_lead", "负责人": "school_lead",
+    "district_admin": "district_admin", "区管理员": "district_admin", "管理员": "district_admin",
+}
+MOBILE = re.compile(r"^1\d{10}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    line: int
+    school_code: str | None
+    school_name: str | None
+    name: str
+    role: str
+    dingtalk_userid: str | None
+    wecom_userid: str | None
+    mobile: str | None
+    subject: str | None
+    stage: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    line: int
+    reason: str
+
+
+class RosterFileError(Exception):
+    """The file as a whole cannot be read (wrong type, no header, missing columns)."""
+
+
+def _header_key(cell: str) -> str | None:
+    norm = re.sub(r"[\s_\-()（）]", "", cell.strip().lower())
+    for key, names in HEADERS.items():
+        if norm in {re.sub(r"[\s_\-()（）]", "", n.lower()) for n in names}:
+            return key
+    return None
+
+
+def _clean(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # XLSX stores mobiles and codes as numbers
+    text = str(value).strip().replace("\u3000", " ").strip()
+    return text or None
+
+
+def read_table(path: Path) -> list[list[object]]:
+    """All rows of the first sheet / the CSV, header first."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        try:
+            wb = load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many types for a broken file
+            raise RosterFileError(f"{path}: not a readable XLSX file ({type(exc).__name__})") from None
+        ws = wb.worksheets[0]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        wb.close()
+        return rows
+    if suffix in (".csv", ".txt"):
+        raw = path.read_bytes()
+        for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves GBK
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise RosterFileError(f"{path}: neither UTF-8 nor GBK text")
+        return [list(r) for r in csv.reader(io.StringIO(text))]
+    raise RosterFileError(f"{path}: roster must be .csv or .xlsx")
+
+
+def parse_roster(rows: list[list[object]]) -> tuple[list[RosterRow], list[RejectedRow]]:
+    """Validate every row; line numbers count the header as line 1."""
+    if not rows:
+        raise RosterFileError("the roster is empty")
+    columns = [_header_key(str(c or "")) for c in rows[0]]
+    missing = [k for k in ("school_code", "name", "role") if k not in columns]
+    if missing:
+        raise RosterFileError(f"missing column(s): {', '.join(missing)}")
+    good: list[RosterRow] = []
+    bad: list[RejectedRow] = []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(rows[1:], start=2):
+        cells = {k: _clean(v) for k, v in zip(columns, raw, strict=False) if k}
+        if not any(cells.values()):
+            continue  # blank line
+        problem = _problem(cells)
+        if problem is None:
+            for key in ("dingtalk_userid", "wecom_userid"):
+                ident = cells.get(key)
+                if ident and f"{key}:{ident}" in seen:
+                    problem = f"{key} {ident} repeats line {seen[f'{key}:{ident}']}"
+        if problem:
+            bad.append(RejectedRow(line, problem))
+            continue
+        for key in ("dingtalk_userid", "wecom_userid"):
+            if cells.get(key):
+                seen[f"{key}:{cells[key]}"] = line
+        good.append(RosterRow(
+            line=line, school_code=cells.get("school_code"), school_name=cells.get("school_name"),
+            name=cells["name"] or "", role=ROLES[(cells.get("role") or "").lower()],
+            dingtalk_userid=cells.get("dingtalk_userid"), wecom_userid=cells.get("wecom_userid"),
+            mobile=cells.get("mobile"), subject=cells.get("subject"), stage=cells.get("stage")))
+    return good, bad
+
+
+def _problem(cells: dict[str, str | None]) -> str | None:
+    if not cells.get("name"):
+        return "name is empty"
+    role = (cells.get("role") or "").lower()
+    if role not in ROLES:
+        return f"role {cells.get('role')!r} is not teacher/教师, school_lead/学校负责人 or district_admin/区管理员"
+    if ROLES[role] != "district_admin" and not cells.get("school_code"):
+        return "school_code is empty"
+    if cells.get("school_code") and not cells.get("school_name"):
+        return "school_name is empty"
+    if not cells.get("dingtalk_userid") and not cells.get("wecom_userid"):
+        return "needs a dingtalk_userid or a wecom_userid"
+    mobile = cells.get("mobile")
+    if mobile and not MOBILE.match(mobile):
+        return f"mobile {mobile!r} is not an 11-digit mainland number"
+    return None
+
+
+def load_roster(path: str | Path) -> tuple[list[RosterRow], list[RejectedRow]]:
+    return parse_roster(read_table(Path(path)))

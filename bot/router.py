@@ -1,0 +1,103 @@
+"""From a phone-typed message to a command: mentions, full-width forms, 繁体, aliases, typos."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# verb -> aliases (simplified, half-width); the first alias is the one shown in help
+VERBS: dict[str, tuple[str, ...]] = {
+    "checkin": ("签到", "打卡", "到"),
+    "reflection": ("反思", "心得", "体会", "感想"),
+    "append": ("续写",),
+    "leave": ("请假",),
+    "progress": ("进度", "我的进度", "我的学时", "学时"),
+    "help": ("帮助", "help", "?", "菜单"),
+    "bind": ("绑定",),
+    "school_progress": ("本校进度", "学校进度"),
+    "nudge": ("催交", "提醒"),
+    "district_progress": ("全区进度", "区进度"),
+    "broadcast": ("广播", "通知"),
+    "dashboard": ("后台", "dashboard"),
+}
+# verbs whose text after the verb is an argument; the others must stand alone
+TAKES_ARGS = {"reflection", "append", "leave", "bind", "broadcast"}
+# single characters are only a command when they are the whole message ("到")
+_EXACT_ONLY = {"到", "?"}
+
+_MENTION = re.compile(r"^(?:\s*@[^\s@]+\s*)+|(?:\s*@[^\s@]+\s*)+$")
+_SPACES = re.compile(r"[\s\u2005\u2006\u200b\u3000]+")
+_TRAILING = re.compile(r"^[\s,.!:;~。，！：；、…]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: str  # one of VERBS, or "unknown" / "empty"
+    args: str  # the rest of the message, original characters (only trimmed)
+    text: str  # the whole message after mentions were stripped
+
+
+@lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return str(_t2s().convert(text))
+
+
+def strip_mentions(text: str) -> str:
+    """Remove @mentions at the start and end (DingTalk leaves a leading space behind)."""
+    text = _SPACES.sub(" ", text.replace("＠", "@")).strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = _MENTION.sub("", text).strip()
+    return text
+
+
+def normalise(text: str) -> str:
+    """Half-width, simplified, lower-case: only for matching, never stored."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+_ALIASES = sorted(((a, v) for v, names in VERBS.items() for a in names), key=lambda p: -len(p[0]))
+
+
+def _edit_distance_one(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def parse_command(text: str) -> Command:
+    body = strip_mentions(text)
+    if not body:
+        return Command("empty", "", "")
+    norm = normalise(body)
+    # NFKC and t2s keep one character per character for the CJK/ASCII we match, so an
+    # alias's length in `norm` is its length in `body`; fall back gracefully if not.
+    aligned = len(norm) == len(body)
+    for alias, verb in _ALIASES:
+        if not norm.startswith(alias):
+            continue
+        rest_norm = norm[len(alias):]
+        rest = body[len(alias):] if aligned else rest_norm
+        if alias in _EXACT_ONLY and rest_norm.strip():
+            continue
+        if verb in TAKES_ARGS:
+            return Command(verb, rest.strip(" :：,，\n\t"), body)
+        if _TRAILING.match(rest_norm):
+            return Command(verb, "", body)
+    compact = re.sub(r"[\s,.!:;~。，！：；、…]", "", norm)
+    matches = {v for a, v in _ALIASES if len(a) >= 2 and v not in TAKES_ARGS and _edit_distance_one(compact, a)}
+    if len(matches) == 1:
+        return Command(matches.pop(), "", body)
+    return Command("unknown", body, body)

@@ -1,0 +1,43 @@
+"""What a handler knows about the message it answers, resolved once before it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.directory import Directory
+from bot.messages import IncomingMessage, Reply
+from bot.router import Command
+from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInfo
+
+ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    msg: IncomingMessage
+    command: Command
+    now: datetime
+    person: PersonInfo | None
+    group: GroupInfo | None
+    school: SchoolInfo | None  # the bound group's school, else the sender's own
+    term: TermInfo | None
+    directory: Directory
+    files_dir: Path
+    max_photo_bytes: int = 10 * 1024 * 1024
+    # work to do once the transaction has committed (e.g. refresh the directory cache)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def role(self) -> str:
+        return self.person.role if self.person else "unknown"
+
+    def has_role(self, needed: str) -> bool:
+        return self.person is not None and ROLE_RANK[self.person.role] >= ROLE_RANK[needed]
+
+
+Handler = Callable[[Context, AsyncSession], Awaitable[Reply]]

@@ -1,0 +1,22 @@
+"""进度: a teacher's own progress this term."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Reply
+from handlers.context import Context
+from handlers.hours import progress_of
+from storage.queries.records import person_records
+
+
+async def handle_progress(ctx: Context, session: AsyncSession) -> Reply:
+    assert ctx.person is not None
+    if ctx.term is None:
+        return Reply("no_plan")
+    term = ctx.term
+    records = await person_records(session, ctx.person.id, [i.id for i in term.occurrences],
+                                   list(term.task_ids.values()))
+    progress = progress_of(term, records, ctx.now)
+    return Reply("progress", {"name": ctx.person.name, "p": progress, "now": ctx.now,
+                              "term": term.plan.name, "tz": term.plan.tz})

@@ -1,0 +1,41 @@
+"""Verb → handler, with the least role allowed to use it (SPEC §2–§3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Reply
+from handlers.admin import handle_bind
+from handlers.checkin import handle_checkin
+from handlers.context import Context, Handler
+from handlers.help import handle_help
+from handlers.progress import handle_progress
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    role: str
+    handler: Handler
+
+
+async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
+    return Reply("not_yet", {"verb": ctx.command.verb})
+
+
+ROUTES: dict[str, Route] = {
+    "help": Route("teacher", handle_help),
+    "checkin": Route("teacher", handle_checkin),
+    "progress": Route("teacher", handle_progress),
+    "reflection": Route("teacher", handle_not_yet),
+    "append": Route("teacher", handle_not_yet),
+    "photo": Route("teacher", handle_not_yet),
+    "leave": Route("teacher", handle_not_yet),
+    "bind": Route("school_lead", handle_bind),
+    "school_progress": Route("school_lead", handle_not_yet),
+    "nudge": Route("school_lead", handle_not_yet),
+    "district_progress": Route("district_admin", handle_not_yet),
+    "broadcast": Route("district_admin", handle_not_yet),
+    "dashboard": Route("school_lead", handle_not_yet),
+}

@@ -1,0 +1,144 @@
+"""The database: engine set-up (SQLite pragmas), schema migrations, and group commit.
+
+Group commit: every unit of work that must be durable before a platform is acknowledged
+goes through `Database.write(fn)`. One writer task takes all the units waiting, runs them
+in one transaction, commits once, then releases every caller. If the batch fails, each
+unit is re-run in its own transaction so one bad unit cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Unit = Callable[[AsyncSession], Awaitable[Any]]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; for SQLite: WAL, a busy timeout, foreign keys, full sync on commit."""
+    if not is_sqlite(url):
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    return engine
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    """Run Alembic migrations up to `revision` (blocking; call from a thread in async code)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, revision)
+
+
+class Database:
+    """Owns the engine, the session factory and the group-commit writer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.units = 0
+
+    async def upgrade(self) -> None:
+        await asyncio.to_thread(upgrade_schema, self.url)
+
+    async def start(self) -> None:
+        if self._writer is None:
+            self._queue = asyncio.Queue()
+            self._writer = asyncio.create_task(self._write_loop(), name="db-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+        await self.engine.dispose()
+
+    async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `fn(session)` in a transaction; return once it is committed (group commit)."""
+        if self._queue is None:
+            async with self.sessions() as session, session.begin():
+                return await fn(session)
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((fn, fut))
+        return await fut
+
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit_batch(batch)
+            except asyncio.CancelledError:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.cancel()
+                raise
+
+    async def _commit_batch(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
+        self.batches += 1
+        self.units += len(batch)
+        results: list[Any] = []
+        try:
+            async with self.sessions() as session, session.begin():
+                for fn, _ in batch:
+                    results.append(await fn(session))
+        except Exception as exc:
+            if len(batch) == 1:
+                _, fut = batch[0]
+                if not fut.done():
+                    fut.set_exception(exc)
+                return
+            log.warning("group commit of %d units failed; retrying them one by one", len(batch))
+            for unit in batch:
+                await self._commit_batch([unit])
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)

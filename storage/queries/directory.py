@@ -1,0 +1,129 @@
+"""Who is who: people, schools, groups and the active term, as small frozen records.
+
+These change rarely (roster import, plan load, 绑定), so the bot caches them per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.plan import Occurrence, Plan, plan_from_text
+from storage.models import ChatGroup, Person, School, SessionOccurrence, Task, Term
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInfo:
+    id: int
+    name: str
+    role: str
+    school_id: int | None
+    dingtalk_userid: str | None
+    wecom_userid: str | None
+    mobile: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolInfo:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: int
+    platform: str
+    conversation_id: str
+    school_id: int | None
+    title: str | None
+    route_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceInfo:
+    id: int
+    occurrence: Occurrence
+
+
+@dataclass(frozen=True, slots=True)
+class TermInfo:
+    id: int
+    plan: Plan
+    loaded_at: datetime
+    occurrences: tuple[OccurrenceInfo, ...]
+    task_ids: dict[str, int]
+
+
+def person_info(p: Person) -> PersonInfo:
+    return PersonInfo(p.id, p.name, p.role, p.school_id, p.dingtalk_userid, p.wecom_userid, p.mobile)
+
+
+def group_info(g: ChatGroup) -> GroupInfo:
+    return GroupInfo(g.id, g.platform, g.conversation_id, g.school_id, g.title, g.route_kind)
+
+
+async def all_people(session: AsyncSession) -> list[PersonInfo]:
+    return [person_info(p) for p in (await session.scalars(select(Person))).all()]
+
+
+async def person_by_platform_id(session: AsyncSession, platform: str, sender_id: str) -> PersonInfo | None:
+    if platform == "dingtalk":
+        cond = Person.dingtalk_userid == sender_id
+    elif platform == "wecom":
+        cond = Person.wecom_userid == sender_id
+    elif platform == "sim" and sender_id.isdigit():
+        cond = Person.id == int(sender_id)
+    else:
+        return None
+    p = await session.scalar(select(Person).where(cond))
+    return person_info(p) if p else None
+
+
+async def all_schools(session: AsyncSession) -> list[SchoolInfo]:
+    rows = (await session.scalars(select(School).order_by(School.code))).all()
+    return [SchoolInfo(s.id, s.code, s.name) for s in rows]
+
+
+async def all_groups(session: AsyncSession) -> list[GroupInfo]:
+    return [group_info(g) for g in (await session.scalars(select(ChatGroup))).all()]
+
+
+async def group_by_conversation(session: AsyncSession, platform: str, conversation_id: str) -> GroupInfo | None:
+    g = await session.scalar(select(ChatGroup).where(
+        ChatGroup.platform == platform, ChatGroup.conversation_id == conversation_id))
+    return group_info(g) if g else None
+
+
+async def people_of_school(session: AsyncSession, school_id: int) -> list[PersonInfo]:
+    rows = await session.scalars(select(Person).where(Person.school_id == school_id).order_by(Person.id))
+    return [person_info(p) for p in rows.all()]
+
+
+async def find_person(session: AsyncSession, key: str) -> PersonInfo | None:
+    p = await session.scalar(select(Person).where(or_(
+        Person.dingtalk_userid == key, Person.wecom_userid == key)))
+    return person_info(p) if p else None
+
+
+async def active_term(session: AsyncSession) -> TermInfo | None:
+    term = await session.scalar(select(Term).where(Term.active.is_(True)).order_by(Term.loaded_at.desc()))
+    if term is None:
+        return None
+    plan = plan_from_text(term.plan_toml)
+    occ_rows = (await session.scalars(select(SessionOccurrence).where(
+        SessionOccurrence.term_id == term.id).order_by(SessionOccurrence.starts_at))).all()
+    occurrences = tuple(OccurrenceInfo(o.id, Occurrence(
+        session=o.name, starts_at=o.starts_at, ends_at=o.ends_at, opens_at=o.opens_at,
+        closes_at=o.closes_at, hours=o.hours)) for o in occ_rows)
+    tasks = (await session.execute(select(Task.key, Task.id).where(Task.term_id == term.id))).all()
+    return TermInfo(term.id, plan, term.loaded_at, occurrences, {k: i for k, i in tasks})
+
+
+async def active_term_stamp(session: AsyncSession) -> datetime | None:
+    """When the active plan was loaded: lets a process notice another one's `plan load`."""
+    return await session.scalar(select(Term.loaded_at).where(Term.active.is_(True))
+                                .order_by(Term.loaded_at.desc()))

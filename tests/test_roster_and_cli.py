@@ -1,0 +1,164 @@
+"""The operator's files and commands: roster import, plan show, group bind, config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from bot.cli import main
+from bot.config import ConfigError, config_from_mapping, load_config
+from bot.roster import RosterFileError, load_roster
+from storage.db import Database
+from storage.models import ChatGroup, Person, School
+from tests.conftest import DATA
+
+
+def write_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "y.db"}"\n'
+                   f'[storage]\nfiles_dir = "{tmp_path / "files"}"\n', encoding="utf-8")
+    return cfg
+
+
+async def people_count(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.sessions() as s:
+            return await s.scalar(select(func.count()).select_from(Person))
+    finally:
+        await db.close()
+
+
+def test_a_roster_with_a_broken_row_imports_the_rest_and_names_the_line(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    code = main(["roster", "import", str(DATA / "roster_broken.csv"), "--config", str(cfg)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "added 3, updated 0, unchanged 0, rejected 2" in out
+    assert "line 4: role '校长助理'" in out
+    assert "line 5: mobile '12345'" in out
+
+    code = main(["roster", "import", str(DATA / "roster_broken.csv"), "--config", str(cfg)])
+    out = capsys.readouterr().out
+    assert "added 0, updated 0, unchanged 3, rejected 2" in out
+
+
+def test_reimporting_the_same_roster_changes_nothing(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    assert main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)]) == 0
+    assert "added 8, updated 0, unchanged 0, rejected 0" in capsys.readouterr().out
+    assert main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)]) == 0
+    assert "added 0, updated 0, unchanged 8, rejected 0" in capsys.readouterr().out
+    import asyncio
+
+    assert asyncio.run(people_count(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")) == 8
+
+
+def test_an_xlsx_roster_with_english_headers_and_numeric_cells(tmp_path, capsys) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["school_code", "school_name", "name", "role", "dingtalk_userid", "wecom_userid", "mobile"])
+    ws.append(["LX009", "兰西县第九小学", "马老师", "teacher", "dt-ma", None, 13800000099])
+    ws.append(["LX009", "兰西县第九小学", "", "teacher", "dt-x", None, None])
+    path = tmp_path / "roster.xlsx"
+    wb.save(path)
+    rows, bad = load_roster(path)
+    assert [r.mobile for r in rows] == ["13800000099"]
+    assert [(b.line, b.reason) for b in bad] == [(3, "name is empty")]
+
+
+def test_a_roster_missing_a_column_is_one_clear_error(tmp_path, capsys) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("姓名,角色\n张明,教师\n", encoding="utf-8")
+    with pytest.raises(RosterFileError, match="school_code"):
+        load_roster(path)
+    cfg = write_config(tmp_path)
+    assert main(["roster", "import", str(path), "--config", str(cfg)]) == 1
+    assert "missing column(s): school_code" in capsys.readouterr().err
+
+
+def test_a_gbk_csv_from_excel_is_read(tmp_path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes((DATA / "roster.csv").read_text(encoding="utf-8").encode("gb18030"))
+    rows, bad = load_roster(path)
+    assert len(rows) == 8 and not bad and rows[0].name == "王丽华"
+
+
+def test_plan_show_json_on_the_spec_plan(capsys) -> None:
+    assert main(["plan", "show", str(DATA / "spec_plan.toml"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    starts = [s["start"] for s in shown["sessions"]]
+    assert "2023-03-07T10:00:00+08:00" in starts
+    assert not [s for s in starts if s.startswith(("2023-04-05", "2023-05-02"))]
+    kinds = {s["kind"] for s in shown["sends"]}
+    assert kinds == {"theme", "session_reminder", "deadline_reminder", "school_digest", "district_digest"}
+    ats = [s["at"] for s in shown["sends"]]
+    assert ats == sorted(ats)
+
+
+def test_plan_load_names_the_bad_key(tmp_path, capsys) -> None:
+    bad = tmp_path / "plan.toml"
+    bad.write_text((DATA / "spec_plan.toml").read_text(encoding="utf-8").replace(
+        'timezone = "Asia/Shanghai"', 'timezone = "Asia/Beijing"'), encoding="utf-8")
+    assert main(["plan", "load", str(bad), "--config", str(write_config(tmp_path))]) == 1
+    assert capsys.readouterr().err.startswith("yanxiu: plan: term.timezone:")
+
+
+def test_plan_load_then_show_from_the_database(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
+    assert "loaded 2023年春季学期校本研修" in capsys.readouterr().out
+    assert main(["plan", "show", "--config", str(cfg)]) == 0
+    assert "2023-03-07T10:00:00+08:00" in capsys.readouterr().out
+
+
+def test_group_bind_stores_the_route_and_never_prints_the_secret(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)])
+    capsys.readouterr()
+    secret = "SECfake0123456789"
+    hook = "https://oapi.dingtalk.com/robot/send?access_token=tokfake999"
+    assert main(["group", "bind", "--school", "LX001", "--platform", "dingtalk", "--conversation-id",
+                 "cidFAKE==", "--webhook", hook, "--secret", secret, "--config", str(cfg)]) == 0
+    assert main(["group", "list", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "cidFAKE==" in out and "dingtalk_robot" in out
+    assert secret not in out and "tokfake999" not in out
+    assert main(["group", "bind", "--school", "NOPE", "--platform", "wecom", "--conversation-id",
+                 "c", "--config", str(cfg)]) == 1
+    assert "--school: no school with code 'NOPE'" in capsys.readouterr().err
+
+    import asyncio
+
+    async def stored() -> tuple:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")
+        async with db.sessions() as s:
+            g = await s.scalar(select(ChatGroup))
+            n = await s.scalar(select(func.count()).select_from(School))
+        await db.close()
+        return g.route_kind, g.route_url, g.route_secret, n
+
+    assert asyncio.run(stored()) == ("dingtalk_robot", hook, secret, 2)
+
+
+def test_config_errors_name_the_key(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"^dingtalk.mode: "):
+        config_from_mapping({"dingtalk": {"mode": "socket"}}, env={})
+    with pytest.raises(ConfigError, match=r"^server.prot: unknown key"):
+        config_from_mapping({"server": {"prot": 1}}, env={})
+    with pytest.raises(ConfigError, match=r"^server.port: must be an integer"):
+        config_from_mapping({}, env={"YANXIU_SERVER_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_the_spec_config_example_loads_and_env_overrides_secrets(tmp_path) -> None:
+    cfg = Path(__file__).resolve().parents[1] / "config.example.toml"
+    config = load_config(cfg, env={"YANXIU_DINGTALK_APP_SECRET": "s3cr3t-value", "YANXIU_SERVER_PORT": "9090"})
+    assert config.server.port == 9090
+    assert config.dingtalk.app_secret.value == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(config) and "s3cr3t-value" not in str(config.dingtalk)
