@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import Directory
 from bot.messages import IncomingMessage, OutgoingText, Reply
+from bot.outbound import ImageFetcher, Replier, SendRoute
 from bot.render import render_reply
 from bot.router import parse_command
 from handlers.context import Context
@@ -38,6 +39,10 @@ class Services:
     clock: Callable[[], datetime]
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
+    # filled by the platform adapters at start-up, keyed by platform / route kind
+    fetchers: dict[str, ImageFetcher] = field(default_factory=dict)
+    repliers: dict[str, Replier] = field(default_factory=dict)
+    routes: dict[str, SendRoute] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,9 @@ class IncomingMessage:
     received_at: datetime
     images: tuple[ImageRef, ...] = ()
     unsupported: str | None = None  # a message kind we cannot take, e.g. "audio"
+    # the adapter's own data for answering later (session webhook, response_url…); opaque
+    # to handlers, stored with pending work so a Replier can use it after the ack
+    reply_context: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,11 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 from bot.messages import ImageRef, IncomingMessage
+from bot.outbound import SendOutcome
 
 PLATFORM = "dingtalk"
 MAX_CLOCK_SKEW_MS = 3_600_000  # §1.1 / §3.2: "more than 1 hour" is illegal
@@ -52,11 +53,6 @@ class DingTalkContext:
     create_at_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SendOutcome:
-    kind: Literal["ok", "retry", "give_up"]
-    retry_after_s: float | None  # None with kind="retry" = caller's exponential backoff
-    reason: str  # never contains a URL, token or secret
 
 
 # ---------------------------------------------------------------- signatures
