@@ -205,8 +205,19 @@ def cmd_group_list(args: argparse.Namespace) -> int:
 def _run_app(app: Any, host: str, port: int, banner: str) -> None:
     from aiohttp import web
 
+    try:  # uvloop (extra "fast") when installed: the check-in burst needs it
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
     print(banner, flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    if loop_factory is not None:
+        loop = loop_factory()
+        asyncio.set_event_loop(loop)
+        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop)
+    else:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

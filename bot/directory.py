@@ -6,7 +6,10 @@ and a plan loaded by another process is noticed within `TERM_CHECK_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +28,7 @@ class Directory:
         self._groups: dict[tuple[str, str], GroupInfo] = {}
         self._schools: dict[int, SchoolInfo] = {}
         self._misses: dict[tuple[str, str, str], float] = {}
+        self._inflight: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
         self._term: TermInfo | None = None
         self._term_checked = 0.0
         self._loaded = False
@@ -62,13 +66,41 @@ class Directory:
         at = self._misses.get(key)
         return at is not None and time.monotonic() - at < MISS_TTL_SECONDS
 
+    async def _single_flight(self, key: tuple[str, str, str],
+                             fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """One database look-up per missing key, however many messages wait for it."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            result = await fetch()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            del self._inflight[key]
+
+    async def _person_from_db(self, platform: str, sender_id: str) -> PersonInfo | None:
+        async with self._sessions() as s:
+            return await q.person_by_platform_id(s, platform, sender_id)
+
+    async def _group_from_db(self, platform: str, conversation_id: str) -> GroupInfo | None:
+        async with self._sessions() as s:
+            return await q.group_by_conversation(s, platform, conversation_id)
+
     async def person(self, platform: str, sender_id: str) -> PersonInfo | None:
         await self._ensure()
         found = self._people.get((platform, sender_id))
         if found is not None or self._recent_miss(("p", platform, sender_id)):
             return found
-        async with self._sessions() as s:
-            found = await q.person_by_platform_id(s, platform, sender_id)
+        found = await self._single_flight(("p", platform, sender_id),
+                                          lambda: self._person_from_db(platform, sender_id))
         if found is None:
             self._misses[("p", platform, sender_id)] = time.monotonic()
         else:
@@ -84,8 +116,8 @@ class Directory:
         found = self._groups.get((platform, conversation_id))
         if found is not None or self._recent_miss(("g", platform, conversation_id)):
             return found
-        async with self._sessions() as s:
-            found = await q.group_by_conversation(s, platform, conversation_id)
+        found = await self._single_flight(("g", platform, conversation_id),
+                                          lambda: self._group_from_db(platform, conversation_id))
         if found is None:
             self._misses[("g", platform, conversation_id)] = time.monotonic()
         else:

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from storage.inline import InlineSession
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +36,22 @@ T = TypeVar("T")
 Unit = Callable[[AsyncSession], Awaitable[Any]]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_RETRY_SECONDS = 30.0
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -43,15 +62,20 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
+    _sqlite_pragmas(engine.sync_engine)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.close()
+
+def create_writer_engine(url: str) -> Engine:
+    """SQLite's single writer connection, driven synchronously by the group-commit writer."""
+    sync_url = make_url(url).set(drivername="sqlite")
+    engine = create_sync_engine(sync_url, poolclass=StaticPool,
+                                connect_args={"timeout": 0, "check_same_thread": False})
+    _sqlite_pragmas(engine)
+
+    @event.listens_for(engine, "connect")
+    def _no_busy_wait(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=0")  # see Database._run_inline
 
     return engine
 
@@ -75,6 +99,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer_engine = create_writer_engine(url) if is_sqlite(url) else None
         self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
@@ -96,6 +121,8 @@ class Database:
             except asyncio.CancelledError:
                 pass
             self._writer = None
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
         await self.engine.dispose()
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -126,9 +153,12 @@ class Database:
         self.units += len(batch)
         results: list[Any] = []
         try:
-            async with self.sessions() as session, session.begin():
-                for fn, _ in batch:
-                    results.append(await fn(session))
+            if self._writer_engine is not None:
+                results = await self._run_inline(batch)
+            else:
+                async with self.sessions() as session, session.begin():
+                    for fn, _ in batch:
+                        results.append(await fn(session))
         except Exception as exc:
             if len(batch) == 1:
                 _, fut = batch[0]
@@ -142,3 +172,38 @@ class Database:
         for (_, fut), result in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+
+    async def _run_inline(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> list[Any]:
+        """SQLite: statements inline on the loop, the commit (fsync) in a worker thread.
+
+        The writer connection never waits for a lock inside SQLite (that would block the
+        event loop, and the lock holder may need the loop to finish): a busy database
+        rolls the batch back and retries it after an asynchronous pause.
+        """
+        assert self._writer_engine is not None
+        delay = 0.002
+        deadline = asyncio.get_running_loop().time() + BUSY_RETRY_SECONDS
+        while True:
+            session = Session(self._writer_engine, expire_on_commit=False)
+            try:
+                session.begin()
+                inline = InlineSession(session)
+                results = [await fn(inline) for fn, _ in batch]  # type: ignore[arg-type]
+                await asyncio.to_thread(session.commit)
+                return results
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                session.rollback()
+                if not _is_busy(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def _is_busy(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "locked" in text or "busy" in text

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.inline import sqlite_driver, sqlite_time
 from storage.models import Checkin, Leave, Photo, Submission
 from storage.queries.common import insert_if_absent
 
@@ -15,6 +16,14 @@ from storage.queries.common import insert_if_absent
 async def record_checkin(session: AsyncSession, *, person_id: int, occurrence_id: int, at: datetime,
                          late: bool, platform: str, msg_id: str) -> tuple[bool, datetime]:
     """Store a check-in once; returns (new?, time of the first check-in)."""
+    raw = sqlite_driver(session)
+    if raw is not None:  # the burst's hot path: driver-level SQL, same statement
+        cur = raw.execute(
+            "INSERT INTO checkin (person_id, occurrence_id, at, late, platform, msg_id) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person_id, occurrence_id) DO NOTHING",
+            (person_id, occurrence_id, sqlite_time(at), late, platform, msg_id))
+        if cur.rowcount:
+            return True, at
     inserted = await insert_if_absent(session, Checkin.__table__, {
         "person_id": person_id, "occurrence_id": occurrence_id, "at": at, "late": late,
         "platform": platform, "msg_id": msg_id}, ["person_id", "occurrence_id"])

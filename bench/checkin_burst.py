@@ -1,0 +1,211 @@
+"""Bench: a district-wide check-in burst against `yanxiu serve` on SQLite, compared with a
+bare aiohttp handler that only verifies the signature and parses the JSON (same requests,
+same run). Prints req/s, p50/p99, the ratio, and checks every acknowledged check-in is
+stored exactly once. Targets (SPEC §9): ≥ 5,000/s, ratio ≥ 0.5, p99 ≤ 25 ms.
+
+Run: python -m bench.checkin_burst [--n 20000] [--runs 3] [--concurrency 64]
+Only 127.0.0.1 is contacted; every server it starts is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.loadgen import Request, Result, median, run
+from bot.demo import TZ
+from bot.platforms.dingtalk_wire import callback_signature
+
+SECRET = "bench-app-secret"
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT.parent / "shared" / "platforms" / "fixtures" / "dingtalk" / "group_text.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_roster(path: Path, n: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["school_code", "school_name", "name", "role", "dingtalk_userid", "wecom_userid", "mobile"])
+        for i in range(n):
+            school = i % 100
+            w.writerow([f"S{school:03d}", f"第{school}学校", f"教师{i}", "teacher", f"bt-{i:06d}", "", ""])
+
+
+def write_plan(path: Path) -> None:
+    now = datetime.now(UTC).astimezone(TZ)
+    today = now.date()
+    start = (now.replace(second=0, microsecond=0)).strftime("%H:%M")
+    path.write_text(f"""
+[term]
+name = "bench"
+start = {today.replace(day=1).isoformat()}
+end = {today.replace(day=28).isoformat() if today.day <= 28 else today.isoformat()}
+timezone = "Asia/Shanghai"
+required_hours = 36
+extra_school_dates = [{today.isoformat()}]
+
+[[session]]
+name = "burst"
+weekdays = []
+start = "{start}"
+minutes = 60
+checkin_opens_before = 30
+checkin_closes_after = 60
+hours = 1
+""", encoding="utf-8")
+
+
+def write_config(path: Path, folder: Path, port: int) -> None:
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+public_base_url = "http://127.0.0.1:{port}"
+[database]
+url = "sqlite+aiosqlite:///{folder / 'bench.db'}"
+[storage]
+files_dir = "{folder / 'files'}"
+[dingtalk]
+enabled = true
+mode = "http"
+app_secret = "{SECRET}"
+[sim]
+enabled = false
+""", encoding="utf-8")
+
+
+def build_requests(n: int, offset: int = 0) -> list[Request]:
+    base = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    ts = str(int(time.time() * 1000))
+    headers = (("Content-Type", "application/json"), ("timestamp", ts),
+               ("sign", callback_signature(ts, SECRET)))
+    out = []
+    for i in range(offset, offset + n):
+        body = dict(base, msgId=f"msgBENCH{i:08d}==", senderStaffId=f"bt-{i:06d}",
+                    text={"content": " 签到"})
+        out.append(Request("/dingtalk/callback", headers, json.dumps(body, ensure_ascii=False).encode()))
+    return out
+
+
+def reply_text(body: bytes) -> str:
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return ""
+    inner = reply.get(reply.get("msgtype", ""), {}) if isinstance(reply, dict) else {}
+    return str(inner.get("content") or inner.get("text") or "") if isinstance(inner, dict) else ""
+
+
+def wait_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def yanxiu(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "bot.cli", *args], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+
+
+def load(port: int, requests: list[Request], concurrency: int) -> Result:
+    try:
+        import uvloop
+
+        return uvloop.run(run("127.0.0.1", port, requests, concurrency, keep_bodies=True))
+    except ImportError:
+        return asyncio.run(run("127.0.0.1", port, requests, concurrency, keep_bodies=True))
+
+
+def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
+    with tempfile.TemporaryDirectory(prefix="yanxiu-bench-") as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        cfg = folder / "config.toml"
+        write_config(cfg, folder, port)
+        write_roster(folder / "roster.csv", n + 200)
+        write_plan(folder / "plan.toml")
+        yanxiu("roster", "import", str(folder / "roster.csv"), "--config", str(cfg))
+        yanxiu("plan", "load", str(folder / "plan.toml"), "--config", str(cfg))
+
+        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg)],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL)
+        try:
+            wait_port(port, server)
+            load(port, build_requests(200, offset=n), concurrency)  # warm-up: other teachers
+            served = load(port, build_requests(n), concurrency)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        acked = sum(1 for b in served.bodies if "签到成功" in reply_text(b))
+        con = sqlite3.connect(folder / "bench.db")
+        stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT person_id) FROM checkin "
+                             "WHERE msg_id LIKE 'msgBENCH%' AND msg_id < ?", (f"msgBENCH{n:08d}",)).fetchone()
+        con.close()
+        if stored[0] != stored[1]:
+            raise SystemExit(f"DOUBLE-COUNTED: {stored[0]} rows for {stored[1]} people")
+
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(bare_port), SECRET],
+                                cwd=ROOT, stdout=subprocess.DEVNULL)
+        try:
+            wait_port(bare_port, bare)
+            load(bare_port, build_requests(200, offset=n), concurrency)
+            baseline = load(bare_port, build_requests(n), concurrency)
+        finally:
+            bare.terminate()
+            bare.wait(timeout=30)
+        return served, baseline, acked, stored[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=64)
+    args = ap.parse_args()
+    print(f"check-in burst: n={args.n}, concurrency={args.concurrency}, runs={args.runs}, "
+          f"cpus={os.cpu_count()}")
+    rates, bases, p99s, p50s = [], [], [], []
+    for i in range(args.runs):
+        served, baseline, acked, stored = one_run(args.n, args.concurrency)
+        ratio = served.rate / baseline.rate
+        print(f"run {i + 1}: yanxiu  {served.summary()}")
+        print(f"run {i + 1}: bare    {baseline.summary()}")
+        print(f"run {i + 1}: ratio {ratio:.2f}; acknowledged check-ins {acked}, stored {stored} "
+              f"({'exactly once' if acked == stored else 'MISMATCH'})")
+        if acked != stored:
+            raise SystemExit("acknowledged and stored check-ins differ")
+        rates.append(served.rate)
+        bases.append(baseline.rate)
+        p99s.append(served.percentile(0.99) * 1000)
+        p50s.append(served.percentile(0.5) * 1000)
+    rate, base = median(rates), median(bases)
+    print(f"median of {args.runs}: yanxiu {rate:,.0f}/s (target ≥ 5,000), bare {base:,.0f}/s, "
+          f"ratio {rate / base:.2f} (target ≥ 0.5), p50 {median(p50s):.1f} ms, "
+          f"p99 {median(p99s):.1f} ms (target ≤ 25)")
+
+
+if __name__ == "__main__":
+    main()
