@@ -79,4 +79,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     if config.sim.enabled:
         app[sim.SERVICES] = services
         sim.add_routes(app)
+    if config.dingtalk.enabled:  # callback route or Stream, fetcher, replier, send routes
+        from bot.platforms import dingtalk
+
+        dingtalk.install(app, config, services, HTTP)
     return app

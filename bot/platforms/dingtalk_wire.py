@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from bot.messages import ImageRef, IncomingMessage
+from bot.messages import ImageRef, IncomingMessage, OutgoingText
 from bot.outbound import SendOutcome
 
 PLATFORM = "dingtalk"
@@ -37,6 +37,7 @@ APP_QPS_RETRY_S = 1.0  # §6.3: QpsLimitForAppkeyAndApi -> "sleep 1 s and retry"
 IP_BAN_RETRY_S = 300.0  # §6.3: 10 000 calls / 20 s per IP -> banned 5 min ({"status": 1111})
 
 UNSUPPORTED_KINDS = frozenset({"audio", "video", "file"})
+DEFAULT_MARKDOWN_TITLE = "研修助手"  # what the conversation list shows for a markdown message
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,16 @@ class DingTalkContext:
     conversation_title: str | None
     create_at_ms: int | None = None
 
-
+    def as_reply_context(self, msg: IncomingMessage) -> dict[str, Any]:
+        """A plain JSON-able dict for IncomingMessage.reply_context (stored with pending work)."""
+        return {
+            "session_webhook": self.session_webhook,
+            "session_webhook_expires_ms": self.session_webhook_expires_ms,
+            "robot_code": self.robot_code,
+            "conversation_id": msg.conversation_id,
+            "is_group": msg.is_group,
+            "sender_id": msg.sender_id,
+        }
 
 
 # ---------------------------------------------------------------- signatures
@@ -111,6 +121,21 @@ def is_allowed_origin(url: str, base: str) -> bool:
         and u.hostname == b.hostname
         and (u_port or default_ports[scheme]) == (b_port or default_ports[scheme])
     )
+
+
+SESSION_WEBHOOK_MARGIN_MS = 60_000  # stop using a sessionWebhook a minute before it expires
+
+
+def usable_session_webhook(
+    url: Any, expires_ms: Any, oapi_base: str, now_ms: int
+) -> str | None:
+    """The sessionWebhook URL if it is on the configured origin and not about to expire."""
+    if not isinstance(url, str) or not is_allowed_origin(url, oapi_base):
+        return None
+    expiry = _opt_ms(expires_ms)
+    if expiry is None or now_ms > expiry - SESSION_WEBHOOK_MARGIN_MS:
+        return None
+    return url
 
 
 # ---------------------------------------------------------------- incoming
@@ -202,7 +227,8 @@ def _parse(
         create_at_ms=_opt_ms(payload.get("createAt")),
     )
 
-    text, images, unsupported = "", (), None
+    text, unsupported = "", None
+    images: tuple[ImageRef, ...] = ()
     content = payload.get("content")
     if msgtype == "text":
         body = payload.get("text")
@@ -283,16 +309,33 @@ def text_body(
 
 
 def markdown_body(
-    title: str, text: str, at_user_ids: Collection[str] = (), msg_uuid: str | None = None
+    title: str,
+    text: str,
+    at_user_ids: Collection[str] = (),
+    msg_uuid: str | None = None,
+    at_mobiles: Collection[str] = (),
 ) -> dict[str, Any]:
     """sessionWebhook / custom-robot markdown body (§2.2, §3.3, fixture reply_markdown.json)."""
     ids = _at_ids(at_user_ids)
+    mobiles = tuple(dict.fromkeys(at_mobiles))[:MAX_AT_USERS]
+    at: dict[str, Any] = {"atUserIds": list(ids), "isAtAll": False}
+    if mobiles:
+        at = {"atUserIds": list(ids), "atMobiles": list(mobiles), "isAtAll": False}
     body: dict[str, Any] = {
         "msgtype": "markdown",
-        "markdown": {"title": title, "text": _with_mentions(text, ids)},
-        "at": {"atUserIds": list(ids), "isAtAll": False},
+        "markdown": {"title": title, "text": _with_mentions(_with_mentions(text, ids), mobiles)},
+        "at": at,
     }
     return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
+
+
+def reply_body(out: OutgoingText | None) -> dict[str, Any]:
+    """A chat reply as an HTTP-callback response or a sessionWebhook body (§2.1, §2.2)."""
+    if out is None or not out.text:
+        return empty_reply_body()
+    if out.markdown:
+        return markdown_body(out.title or DEFAULT_MARKDOWN_TITLE, out.text, out.mentions)
+    return text_body(out.text, out.mentions)
 
 
 def empty_reply_body() -> dict[str, Any]:
