@@ -53,10 +53,65 @@ def clock() -> FakeClock:
     return FakeClock(local(2023, 3, 7, 9, 55))  # a Tuesday, 5 minutes before the session
 
 
+# With YANXIU_TEST_PG_URL (an admin URL such as postgresql+asyncpg://postgres@127.0.0.1:55432/postgres,
+# as .ci/run sets it) every test gets a fresh PostgreSQL database cloned from a migrated
+# template; without it, a fresh SQLite file.
+PG_ADMIN_URL = os.environ.get("YANXIU_TEST_PG_URL")
+PG_TEMPLATE = "yanxiu_test_template"
+
+
+def _pg_url(database: str) -> str:
+    assert PG_ADMIN_URL is not None
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _pg_admin() -> Any:
+    import asyncpg
+
+    assert PG_ADMIN_URL is not None
+    return await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+
+
+_pg_template_ready = False
+
+
+async def _fresh_pg_database() -> str:
+    global _pg_template_ready
+    import asyncio
+    import uuid
+
+    from storage.db import upgrade_schema
+
+    conn = await _pg_admin()
+    try:
+        if not _pg_template_ready:
+            await conn.execute(f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {PG_TEMPLATE}")
+            await asyncio.to_thread(upgrade_schema, _pg_url(PG_TEMPLATE))
+            _pg_template_ready = True
+        name = f"yanxiu_test_{uuid.uuid4().hex[:12]}"
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE}")
+        return name
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database(name: str) -> None:
+    conn = await _pg_admin()
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = os.environ.get("YANXIU_TEST_DATABASE_URL")
-    return url or f"sqlite+aiosqlite:///{tmp_path / 'yanxiu.db'}"
+async def db_url(tmp_path: Path) -> AsyncIterator[str]:
+    if not PG_ADMIN_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'yanxiu.db'}"
+        return
+    name = await _fresh_pg_database()
+    yield _pg_url(name)
+    await _drop_pg_database(name)
 
 
 @pytest.fixture
