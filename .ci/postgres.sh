@@ -2,7 +2,7 @@
 # Start a throwaway PostgreSQL server on 127.0.0.1 for the test suite; print its URL.
 # Installs the server from the distribution's packages when it is missing.
 set -euo pipefail
-port="${1:-55432}"
+port="${1:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
