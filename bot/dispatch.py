@@ -7,6 +7,7 @@ The inbound row, the handler's writes and the rendered reply are committed toget
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,8 @@ class Services:
     fetchers: dict[str, ImageFetcher] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
     routes: dict[str, SendRoute] = field(default_factory=dict)
+    # handler latency by verb, for /metrics (None in tools that do not serve)
+    observe: Callable[[str, float], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,10 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
             await record(session, out)
         return Dispatched(out, duplicate=False)
 
+    started = time.perf_counter()
     result = await services.db.write(unit)
+    if services.observe is not None:
+        services.observe(command.verb, time.perf_counter() - started)
     if not result.duplicate:
         for hook in ctx.after_commit:
             try:

@@ -1,0 +1,78 @@
+"""GET /metrics in the Prometheus text format: requests by endpoint and outcome, handler
+latency by verb, outbox depth and failures by route, who holds the scheduler lease."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from storage.db import Database
+from storage.queries.metrics import live_leases, outbox_by_state_and_route
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Metrics:
+    """One registry per app, so several apps (tests, two instances) never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("yanxiu_http_requests", "HTTP requests by endpoint and outcome",
+                                ["endpoint", "status"], registry=self.registry)
+        self.handler_seconds = Histogram(
+            "yanxiu_handler_seconds", "Time from a parsed message to its committed reply, by verb",
+            ["verb"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self.outbox = Gauge("yanxiu_outbox_messages", "Outbox rows by state and send route",
+                            ["state", "route"], registry=self.registry)
+        self.lease = Gauge("yanxiu_lease_holder", "1 for the process holding each lease",
+                           ["lease", "holder"], registry=self.registry)
+
+    def observe_handler(self, verb: str, seconds: float) -> None:
+        self.handler_seconds.labels(verb).observe(seconds)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        endpoint = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            self.requests.labels(endpoint, str(exc.status)).inc()
+            raise
+        except Exception:
+            self.requests.labels(endpoint, "500").inc()
+            raise
+        self.requests.labels(endpoint, str(response.status)).inc()
+        return response
+
+    async def refresh(self, db: Database, now: datetime) -> None:
+        async with db.sessions() as session:
+            depth = await outbox_by_state_and_route(session)
+            leases = await live_leases(session, now)
+        self.outbox.clear()
+        for state, route, n in depth:
+            self.outbox.labels(state, route).set(n)
+        self.lease.clear()
+        for name, holder in leases:
+            self.lease.labels(name, holder).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def metrics_view(metrics: Metrics, db: Database, clock: Callable[[], datetime]) -> Handler:
+    async def view(request: web.Request) -> web.Response:
+        await metrics.refresh(db, clock())
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return view
+
+
+def elapsed_since(start: float) -> float:
+    return time.perf_counter() - start

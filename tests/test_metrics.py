@@ -1,0 +1,35 @@
+"""GET /metrics: what an operator's Prometheus scrapes."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from storage.models import Outbox
+from tests.conftest import SimChat
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_count_requests_latency_outbox_and_lease(app_client, chat: SimChat, seeded) -> None:
+    await chat.say("张明", "签到")
+    await chat.say("钱志强", "广播 下周二停课一次", school=None)
+    resp = await app_client.get("/metrics")
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    got = samples(await resp.text())
+    assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "200")))] == 2
+    assert got[("yanxiu_handler_seconds_count", (("verb", "checkin"),))] == 1
+    queued = sum(v for (name, labels), v in got.items() if name == "yanxiu_outbox_messages"
+                 and ("route", "sim") in labels)
+    async with seeded.sessions() as s:
+        stored = await s.scalar(select(func.count()).select_from(Outbox))
+        broadcasts = await s.scalar(select(func.count()).where(Outbox.kind == "broadcast"))
+    assert broadcasts == 2  # one per bound school group
+    assert queued == stored  # the scheduler's own sends are counted too
+    assert any(name == "yanxiu_lease_holder" for name, _ in got)
