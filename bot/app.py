@@ -83,4 +83,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
         from bot.platforms import dingtalk
 
         dingtalk.install(app, config, services, HTTP)
+    if config.wecom.enabled:  # /wecom/bot, /wecom/callback or WebSocket, fetcher, replier, webhook route
+        from bot.platforms import wecom
+
+        wecom.install(app, config, services, HTTP)
     return app

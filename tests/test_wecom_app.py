@@ -1,0 +1,147 @@
+"""Teachers talk 1:1 to the WeCom self-built app (自建应用): encrypted XML in, message/send out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import DOWNLOADER, create_app
+from bot.messages import ImageRef
+from bot.outbound import FetchError
+from bot.platforms.wecom import ADAPTER
+from storage.models import Checkin, Inbound, PendingDownload
+from tests.conftest import FakeClock
+from tests.wecom_fake import CORP_ID, PNG, VECTOR, WX, FakeWeCom, Signer, app_text_xml, wecom_config
+
+
+async def count(db: Any, model: Any) -> int:
+    async with db.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+async def fake(aiohttp_server: Any) -> FakeWeCom:
+    fake = FakeWeCom()
+    server = await aiohttp_server(fake.app())
+    fake.base = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def app(aiohttp_client: Any, tmp_path: Any, db_url: str, clock: FakeClock, seeded: Any,
+              fake: FakeWeCom) -> Any:
+    return await aiohttp_client(create_app(wecom_config(tmp_path, db_url, fake.base), clock=clock))
+
+
+signer = Signer(receive_id=CORP_ID)  # a self-built app's receiveid is the corpid
+
+
+async def say(app: Any, userid: str, text: str, msg_id: str) -> Any:
+    query, body = signer.app(app_text_xml(userid, text, msg_id))
+    return await app.post(f"/wecom/callback{query}", data=body, headers={"Content-Type": "text/xml"})
+
+
+async def test_url_verification_with_the_shared_vector(app: Any) -> None:
+    v = VECTOR["url_verification"]
+    query = f"?msg_signature={v['msg_signature']}&timestamp=1700000000&nonce=fakenonce1234"
+    resp = await app.get(f"/wecom/callback{query}", params={"echostr": v["echostr"]})
+    assert resp.status == 200 and await resp.text() == v["echostr_plaintext"]
+
+
+async def test_the_vector_callback_from_an_unknown_sender_gets_whom_to_ask(app: Any,
+                                                                         fake: FakeWeCom) -> None:
+    body = (WX / "app_encrypted_post_body.xml").read_bytes()
+    resp = await app.post(f"/wecom/callback{VECTOR['app_callback_text']['post_query']}", data=body)
+    assert resp.status == 200 and await resp.text() == ""
+    assert [s["touser"] for s in fake.sends] == ["fake.teacher.zhangsan"]
+    assert "花名册里还没有您" in fake.sends[0]["text"]["content"]
+
+
+async def test_a_teacher_asks_for_progress_and_gets_it_through_message_send(
+        app: Any, fake: FakeWeCom, seeded: Any) -> None:
+    resp = await say(app, "wx-zhangming", "进度", "7000000000000000101")
+    assert resp.status == 200 and await resp.text() == ""
+    assert len(fake.sends) == 1  # sent before the callback was answered
+    sent = fake.sends[0]
+    assert sent["touser"] == "wx-zhangming" and sent["agentid"] == 1000002
+    assert "签到：" in sent["text"]["content"] and "学时：" in sent["text"]["content"]
+    assert fake.send_tokens == [fake.valid_token] and fake.token_requests == 1
+
+
+async def test_the_access_token_is_cached_and_refetched_when_wecom_expires_it(
+        app: Any, fake: FakeWeCom, seeded: Any) -> None:
+    await say(app, "wx-zhangming", "签到", "7000000000000000201")
+    await say(app, "wx-lixiuying", "签到", "7000000000000000202")
+    assert fake.token_requests == 1 and len(fake.sends) == 2
+    fake.expire_token()  # the next message/send answers 42001
+    await say(app, "wx-wanglihua", "签到", "7000000000000000203")
+    assert fake.token_requests == 2 and len(fake.sends) == 3
+    assert fake.send_tokens[-2] != fake.send_tokens[-1] == fake.valid_token
+    assert await count(seeded, Checkin) == 3
+
+
+async def test_a_redelivered_msg_id_is_stored_and_answered_once(app: Any, fake: FakeWeCom,
+                                                               seeded: Any) -> None:
+    for _ in range(3):  # WeCom retries up to 3 times
+        resp = await say(app, "wx-zhangming", "签到", "7000000000000000301")
+        assert resp.status == 200
+    assert await count(seeded, Checkin) == 1
+    assert await count(seeded, Inbound) == 1
+    assert len(fake.sends) == 1 and "签到成功" in fake.sends[0]["text"]["content"]
+
+
+async def test_forged_or_broken_callbacks_are_rejected_and_nothing_is_stored(
+        app: Any, fake: FakeWeCom, seeded: Any) -> None:
+    query, body = signer.app(app_text_xml("wx-zhangming", "签到", "7000000000000000401"))
+    url = "/wecom/callback"
+    forged = query.replace("msg_signature=", "msg_signature=0")
+    assert (await app.post(f"{url}{forged}", data=body)).status == 401
+    other_corp = Signer(receive_id="wwOTHERCORP0000001").app(
+        app_text_xml("wx-zhangming", "签到", "7000000000000000402"))
+    assert (await app.post(f"{url}{other_corp[0]}", data=other_corp[1])).status == 403
+    encrypted = body.decode().split("<![CDATA[")[2].split("]]>")[0]
+    short = encrypted[:88]
+    truncated = body.decode().replace(encrypted, short).encode()
+    assert (await app.post(f"{url}{signer.query(short)}", data=truncated)).status == 400
+    for bad in (b"<xml><Encrypt></Encrypt></xml>", b"not xml",
+                b'<!DOCTYPE x [<!ENTITY a "b">]><xml><Encrypt>&a;</Encrypt></xml>'):
+        assert (await app.post(f"{url}{query}", data=bad)).status == 400
+    no_msg_id = signer.app(app_text_xml("wx-zhangming", "签到", "").replace("<MsgId></MsgId>", ""))
+    assert (await app.post(f"{url}{no_msg_id[0]}", data=no_msg_id[1])).status == 400
+    assert (await app.post(f"{url}{query}", data=b"<" * (1024 * 1024 + 1))).status == 413
+    assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
+    assert fake.sends == [] and fake.token_requests == 0
+
+
+async def test_events_are_acknowledged_without_a_record(app: Any, fake: FakeWeCom,
+                                                        seeded: Any) -> None:
+    event = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[wx-zhangming]]>"
+             "</FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+             "<Event><![CDATA[enter_agent]]></Event><AgentID>1000002</AgentID></xml>")
+    query, body = signer.app(event)
+    resp = await app.post(f"/wecom/callback{query}", data=body)
+    assert resp.status == 200 and await resp.text() == ""
+    assert await count(seeded, Inbound) == 0 and fake.sends == []
+
+
+async def test_an_image_is_fetched_with_media_get(app: Any, fake: FakeWeCom, seeded: Any) -> None:
+    xml = (WX / "app_image_message.xml").read_text("utf-8").replace(
+        "fake.teacher.zhangsan", "wx-zhangming")
+    media_id = "FAKE_MEDIA_ID_3day_0000000000000000000000000001"
+    fake.media[media_id] = PNG
+    query, body = signer.app(xml)
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert "收到图片" in fake.sends[0]["text"]["content"]
+    async with seeded.sessions() as s:
+        pending = await s.scalar(select(PendingDownload))
+    assert pending.ref == f"media:{media_id}"
+    assert pending.reply_route == {"via": "app", "touser": "wx-zhangming"}
+
+    fetcher = app.server.app[ADAPTER].fetcher
+    assert await fetcher.fetch(ImageRef(pending.ref)) == PNG
+    await app.server.app[DOWNLOADER].drain()
+    assert "已收到第 1/3 张" in fake.sends[-1]["text"]["content"] and len(fake.sends) == 2
+    missing = await fetcher.fetch(ImageRef("media:NOPE"))
+    assert isinstance(missing, FetchError) and not missing.retry and "40007" in missing.reason
