@@ -200,6 +200,34 @@ def cmd_group_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- digest -------------------------------------------------------------------------------
+
+_DIGEST_PROBLEMS = {
+    "no_plan": "no plan loaded: run `yanxiu plan load FILE` first",
+    "unknown_school": "--school: no school with that code (import the roster first)",
+    "no_groups": "nothing queued: no bound group with a send route receives this digest",
+}
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from handlers.digest import digest_on_demand
+
+    config = _config(args)
+    now = _now()
+
+    async def run(db: Any) -> Any:
+        return await digest_on_demand(db, school_code=args.school, now=now, send=args.send)
+
+    result = asyncio.run(_with_db(config, run))
+    if result.text:
+        print(result.text)
+    if result.problem:
+        raise CliError(_DIGEST_PROBLEMS[result.problem])
+    if args.send:
+        print(f"queued for {result.queued} group(s); a running `yanxiu serve` sends it", file=sys.stderr)
+    return 0
+
+
 # --- serve / demo -------------------------------------------------------------------------
 
 def _run_app(app: Any, host: str, port: int, banner: str) -> None:
@@ -314,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", nargs="?", help="a plan file (default: the loaded plan)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(fn=cmd_plan_show)
+
+    digest = sub.add_parser("digest", parents=[common], help="print (or --send) a digest now")
+    which = digest.add_mutually_exclusive_group(required=True)
+    which.add_argument("--school", metavar="CODE", help="one school's digest")
+    which.add_argument("--district", action="store_true", help="the district digest")
+    digest.add_argument("--send", action="store_true", help="also queue it for the school's (district's) groups")
+    digest.set_defaults(fn=cmd_digest)
+
     return p
 
 

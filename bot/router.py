@@ -24,6 +24,8 @@ VERBS: dict[str, tuple[str, ...]] = {
 }
 # verbs whose text after the verb is an argument; the others must stand alone
 TAKES_ARGS = {"reflection", "append", "leave", "bind", "broadcast"}
+# verbs that also stand alone but may name one thing after them (学校进度 LX001)
+OPTIONAL_ARGS = {"school_progress"}
 # single characters are only a command when they are the whole message ("到")
 _EXACT_ONLY = {"到", "?"}
 
@@ -92,7 +94,7 @@ def parse_command(text: str) -> Command:
         rest = body[len(alias):] if aligned else rest_norm
         if alias in _EXACT_ONLY and rest_norm.strip():
             continue
-        if verb in TAKES_ARGS:
+        if verb in TAKES_ARGS or (verb in OPTIONAL_ARGS and not _TRAILING.match(rest_norm)):
             return Command(verb, rest.strip(" :：,，\n\t"), body)
         if _TRAILING.match(rest_norm):
             return Command(verb, "", body)

@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
 from handlers.admin import handle_bind
+from handlers.broadcast import handle_broadcast
 from handlers.checkin import handle_checkin
 from handlers.context import Context, Handler
 from handlers.help import handle_help
+from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
 from handlers.progress import handle_progress
 
 
@@ -33,9 +35,9 @@ ROUTES: dict[str, Route] = {
     "photo": Route("teacher", handle_not_yet),
     "leave": Route("teacher", handle_not_yet),
     "bind": Route("school_lead", handle_bind),
-    "school_progress": Route("school_lead", handle_not_yet),
-    "nudge": Route("school_lead", handle_not_yet),
-    "district_progress": Route("district_admin", handle_not_yet),
-    "broadcast": Route("district_admin", handle_not_yet),
+    "school_progress": Route("school_lead", handle_school_progress),
+    "nudge": Route("school_lead", handle_nudge),
+    "district_progress": Route("district_admin", handle_district_progress),
+    "broadcast": Route("district_admin", handle_broadcast),
     "dashboard": Route("school_lead", handle_not_yet),
 }

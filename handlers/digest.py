@@ -1,0 +1,112 @@
+"""School and district digests: read the term's records set-wise, assemble, render (templates/digest/).
+
+`build_school_digest` / `build_district_digest` answer one digest; `build_school_digests`
+answers every school's at once from the same handful of queries (what a scheduled run wants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render import render_text
+from handlers.digest_figures import DistrictDigest, SchoolDigest, district_digest, school_digests
+from storage.db import Database
+from storage.queries.digest import SchoolRow, digest_recipients, digest_records, school_by_code
+from storage.queries.directory import SchoolInfo, TermInfo, active_term
+from storage.queries.outbox import enqueue
+
+DIGEST_TITLE = "研修进度"
+
+
+async def school_digest_figures(session: AsyncSession, term: TermInfo, school: SchoolInfo,
+                                now: datetime) -> SchoolDigest:
+    """One school's figures (queries narrowed to that school)."""
+    rec = await digest_records(session, term_id=term.id, task_ids=list(term.task_ids.values()),
+                               school_id=school.id)
+    rec.schools = [SchoolRow(school.id, school.code, school.name)]  # the school asked about
+    return school_digests(term, rec, now)[0]
+
+
+async def all_school_figures(session: AsyncSession, term: TermInfo, now: datetime) -> list[SchoolDigest]:
+    """Every school's figures, from one pass over the district's records."""
+    rec = await digest_records(session, term_id=term.id, task_ids=list(term.task_ids.values()))
+    return school_digests(term, rec, now)
+
+
+async def district_figures(session: AsyncSession, term: TermInfo, now: datetime) -> DistrictDigest:
+    return district_digest(term, await all_school_figures(session, term, now), now)
+
+
+def render_school_digest(digest: SchoolDigest, *, markdown: bool = False) -> str:
+    return render_text("digest/school.j2", d=digest, markdown=markdown)
+
+
+def render_district_digest(digest: DistrictDigest, *, markdown: bool = False) -> str:
+    return render_text("digest/district.j2", d=digest, markdown=markdown)
+
+
+async def build_school_digest(session: AsyncSession, term: TermInfo, school: SchoolInfo, now: datetime,
+                              *, markdown: bool = False) -> str:
+    """The school digest as text (one merged message)."""
+    return render_school_digest(await school_digest_figures(session, term, school, now), markdown=markdown)
+
+
+async def build_district_digest(session: AsyncSession, term: TermInfo, now: datetime,
+                                *, markdown: bool = False) -> str:
+    """The district digest as text: schools ranked, the ones falling behind first, with a total line."""
+    return render_district_digest(await district_figures(session, term, now), markdown=markdown)
+
+
+async def build_school_digests(session: AsyncSession, term: TermInfo, now: datetime,
+                               *, markdown: bool = False) -> dict[str, str]:
+    """Every school's digest, keyed by school code, from one pass over the district's records."""
+    return {d.code: render_school_digest(d, markdown=markdown)
+            for d in await all_school_figures(session, term, now)}
+
+
+@dataclass(frozen=True, slots=True)
+class OnDemand:
+    """A digest asked for from the command line: its text and how many groups it was queued for."""
+
+    text: str = ""
+    queued: int = 0
+    problem: str | None = None  # no_plan | unknown_school | no_groups
+
+
+def manual_ref(now: datetime) -> str:
+    return f"manual:{now.astimezone(UTC):%Y%m%dT%H%M%S}"
+
+
+async def digest_on_demand(db: Database, *, school_code: str | None, now: datetime,
+                           send: bool = False) -> OnDemand:
+    """`yanxiu digest`: the school (or district, when no code) digest now; with `send`, queue it."""
+    async with db.sessions() as session:
+        term = await active_term(session)
+        if term is None:
+            return OnDemand(problem="no_plan")
+        school = await school_by_code(session, school_code) if school_code is not None else None
+        if school_code is not None and school is None:
+            return OnDemand(problem="unknown_school")
+        if school is not None:
+            text = await build_school_digest(session, term, SchoolInfo(school.id, school.code, school.name), now)
+        else:
+            text = await build_district_digest(session, term, now)
+        groups = [gid for gid, route in await digest_recipients(session, school.id if school else None)
+                  if route]
+    if not send:
+        return OnDemand(text)
+    if not groups:
+        return OnDemand(text, problem="no_groups")
+    kind = "school_digest" if school is not None else "district_digest"
+
+    async def queue(session: AsyncSession) -> int:
+        created = 0
+        for gid in groups:
+            created += await enqueue(session, kind=kind, ref=manual_ref(now), group_id=gid, text=text,
+                                     now=now, title=DIGEST_TITLE)
+        return created
+
+    return OnDemand(text, await db.write(queue))

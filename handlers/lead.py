@@ -1,0 +1,151 @@
+"""Lead and district verbs: 本校进度 (学校进度 <code>), 催交, 全区进度.
+
+The dispatcher already refuses roles below the registry's minimum; each handler checks
+again, so a refusal never reaches a query that changes something.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.directory import Directory
+from bot.messages import Reply
+from bot.outbound import Mention
+from bot.render import render_text
+from handlers.context import Context
+from handlers.digest import DIGEST_TITLE, district_figures, school_digest_figures
+from handlers.digest_figures import MemberProgress
+from handlers.hours import TaskStatus, task_done
+from storage.queries.digest import MemberRow
+from storage.queries.directory import SchoolInfo
+from storage.queries.outbox import enqueue
+
+_NOT_AN_ARGUMENT = " \t\n,.!:;~。，！：；、…?？"
+
+
+def refused(ctx: Context, needed: str) -> Reply | None:
+    """The polite refusal when the sender's role is below `needed`, else None."""
+    if ctx.has_role(needed):
+        return None
+    return Reply("not_allowed", {"verb": ctx.command.verb, "role": ctx.role, "needed": needed})
+
+
+def find_school(directory: Directory, text: str) -> SchoolInfo | None:
+    """A school by code or name as typed on a phone (a code in lower case too)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    return directory.find_school(text) or (directory.find_school(text.upper()) if text else None)
+
+
+def school_in_question(ctx: Context) -> SchoolInfo | Reply:
+    """The school a lead or admin means: a lead's own; an admin's named one, else the group's."""
+    assert ctx.person is not None
+    wanted = ctx.command.args.strip(_NOT_AN_ARGUMENT)
+    named = find_school(ctx.directory, wanted) if wanted else None
+    if wanted and named is None:
+        return Reply("lead_unknown_school", {"wanted": wanted, "schools": ctx.directory.schools()[:10]})
+    if ctx.person.role == "school_lead":
+        own = ctx.directory.school(ctx.person.school_id)
+        if own is None:
+            return Reply("lead_no_school")
+        if named is not None and named.id != own.id:
+            return Reply("lead_not_your_school", {"school": named, "own": own})
+        return own
+    if named is not None:
+        return named
+    if ctx.group is not None and ctx.school is not None:
+        return ctx.school
+    return Reply("lead_which_school", {"verb": ctx.command.verb, "schools": ctx.directory.schools()[:10]})
+
+
+async def handle_school_progress(ctx: Context, session: AsyncSession) -> Reply:
+    """本校进度: the school digest now, as the reply."""
+    if (refusal := refused(ctx, "school_lead")) is not None:
+        return refusal
+    if ctx.term is None:
+        return Reply("no_plan")
+    school = school_in_question(ctx)
+    if isinstance(school, Reply):
+        return school
+    digest = await school_digest_figures(session, ctx.term, school, ctx.now)
+    return Reply("school_digest", {"d": digest, "title": DIGEST_TITLE})
+
+
+async def handle_district_progress(ctx: Context, session: AsyncSession) -> Reply:
+    """全区进度: the district digest now, as the reply."""
+    if (refusal := refused(ctx, "district_admin")) is not None:
+        return refusal
+    if ctx.term is None:
+        return Reply("no_plan")
+    digest = await district_figures(session, ctx.term, ctx.now)
+    return Reply("district_digest", {"d": digest, "title": DIGEST_TITLE})
+
+
+@dataclass(frozen=True, slots=True)
+class Owing:
+    """A member and the tasks they owe now."""
+
+    member: MemberRow
+    tasks: tuple[TaskStatus, ...]
+
+
+def owed_now(status: TaskStatus, now: datetime, tz: ZoneInfo) -> bool:
+    """Unfinished and still useful to remind: not yet due, or due today."""
+    if task_done(status):
+        return False
+    return status.due >= now or status.due.astimezone(tz).date() == now.astimezone(tz).date()
+
+
+def who_owes(members: tuple[MemberProgress, ...], now: datetime, tz: ZoneInfo) -> list[Owing]:
+    found = []
+    for m in members:
+        tasks = tuple(t for t in m.progress.tasks if owed_now(t, now, tz))
+        if tasks:
+            found.append(Owing(m.member, tasks))
+    return found
+
+
+def mention_for(member: MemberRow, platform: str) -> Mention:
+    """How a group on `platform` can @ this member (its platform's userid; the simulator shows names)."""
+    userid = {"dingtalk": member.dingtalk_userid, "wecom": member.wecom_userid}.get(platform)
+    return Mention(name=member.name, userid=userid, mobile=member.mobile)
+
+
+def nudge_ref(school: SchoolInfo, now: datetime) -> str:
+    """One reminder per school per minute, however often the message is retried."""
+    return f"nudge:{school.code}:{now.astimezone(UTC):%Y%m%dT%H%M}"
+
+
+async def handle_nudge(ctx: Context, session: AsyncSession) -> Reply:
+    """催交: one message to the school's group(s) @-mentioning each member who owes something now."""
+    if (refusal := refused(ctx, "school_lead")) is not None:
+        return refusal
+    if ctx.term is None:
+        return Reply("no_plan")
+    school = school_in_question(ctx)
+    if isinstance(school, Reply):
+        return school
+    tz = ctx.term.plan.tz
+    digest = await school_digest_figures(session, ctx.term, school, ctx.now)
+    owing = who_owes(digest.members, ctx.now, tz)
+    if not owing:
+        return Reply("nudge_nobody", {"school": school})
+    groups = [g for g in ctx.directory.groups_of_school(school.id) if g.route_kind]
+    if not groups:
+        return Reply("nudge_no_group", {"school": school})
+    owed_keys = {t.key for o in owing for t in o.tasks}
+    tasks = [t for t in ctx.term.plan.tasks if t.id in owed_keys]
+    text = render_text("chat/nudge_post.j2", school=school, owing=owing, tasks=tasks, tz=tz,
+                       markdown=False)
+    ref = nudge_ref(school, ctx.now)
+    created = 0
+    for group in groups:
+        mentions = [mention_for(o.member, group.platform) for o in owing]
+        created += await enqueue(session, kind="nudge", ref=ref, group_id=group.id, text=text,
+                                 now=ctx.now, title="研修提醒", mentions=mentions)
+    return Reply("nudge_queued", {"school": school, "count": len(owing), "groups": len(groups),
+                                  "already": created == 0, "names": [o.member.name for o in owing]})
