@@ -228,6 +228,44 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export -------------------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from handlers.digest import all_school_figures
+    from handlers.export import write_csv, write_xlsx
+    from storage.queries.directory import active_term
+
+    config = _config(args)
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise CliError(f"-o: folder {out.parent} does not exist")
+
+    async def run(db: Any) -> Any:
+        async with db.sessions() as s:
+            term = await active_term(s)
+            if term is None:
+                raise CliError("no plan loaded: run `yanxiu plan load FILE` first")
+            schools = await all_school_figures(s, term, _now())
+        return term, schools
+
+    term, schools = asyncio.run(_with_db(config, run))
+    if args.school:
+        schools = [x for x in schools if x.code == args.school]
+        if not schools:
+            raise CliError(f"--school: no school with code {args.school!r}")
+
+    def progress(done: int, total: int) -> None:
+        if total >= 20 and (done % max(total // 10, 1) == 0 or done == total):
+            print(f"  {done}/{total} schools", file=sys.stderr, flush=True)
+
+    if args.format == "csv":
+        people = write_csv(out, term.plan, schools)
+    else:
+        people = write_xlsx(out, term.plan, schools, progress)
+    print(f"exported {people} people from {len(schools)} schools to {out}")
+    return 0
+
+
 # --- serve / demo -------------------------------------------------------------------------
 
 def _run_app(app: Any, host: str, port: int, banner: str) -> None:
@@ -350,6 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--send", action="store_true", help="also queue it for the school's (district's) groups")
     digest.set_defaults(fn=cmd_digest)
 
+    export = sub.add_parser("export", parents=[common], help="records and 学时 per teacher, for 学分认定")
+    export.add_argument("--format", choices=["csv", "xlsx"], required=True)
+    export.add_argument("-o", "--output", required=True, metavar="FILE")
+    export.add_argument("--school", metavar="CODE", help="only this school")
+    export.set_defaults(fn=cmd_export)
     return p
 
 

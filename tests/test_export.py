@@ -1,0 +1,99 @@
+"""`yanxiu export`: what the district hands to 学分认定, read back and compared with what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from bot.cli import main
+from bot.plan import plan_from_text, session_occurrences
+from storage.models import Checkin, Person, Photo, Submission
+from tests.conftest import SHARED, FakeClock, SimChat
+from tests.images import png_b64
+
+
+async def run_cli(args: list[str]) -> int:
+    return await asyncio.to_thread(main, args)
+
+
+def genuine_text() -> str:
+    text = (SHARED / "seeds" / "003_fe026327e41255a9.txt").read_text(encoding="utf-8")
+    return "".join(text.split())[:1400]
+
+
+def config_file(tmp_path: Path, db_url: str) -> Path:
+    cfg = tmp_path / "export.toml"
+    cfg.write_text(f'[database]\nurl = "{db_url}"\n[storage]\nfiles_dir = "{tmp_path / "f"}"\n', encoding="utf-8")
+    return cfg
+
+
+async def make_records(chat: SimChat, clock: FakeClock) -> None:
+    await chat.say("张明", "签到")
+    await chat.say("李秀英", "签到")
+    clock.set(2023, 3, 9, 9, 55)
+    await chat.say("张明", "签到")
+    assert "已提交" in await chat.say("张明", "反思 " + genuine_text())
+    await chat.say("李秀英", "心得 今天学习了新课标，收获很多。")  # a short draft
+    for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255)):
+        await chat.say("张明", "", image=png_b64(*colour), school=None)
+    await chat.say("孙晓梅", "", image=png_b64(9, 9, 9), school=None)
+    clock.set(2023, 3, 10, 12, 0)
+
+
+async def test_csv_export_matches_the_stored_records(chat: SimChat, seeded, clock, tmp_path, db_url, capsys,
+                                                     spec_plan_text: str) -> None:
+    await make_records(chat, clock)
+    out = tmp_path / "records.csv"
+    assert await run_cli(["export", "--format", "csv", "-o", str(out), "--config", str(config_file(tmp_path, db_url))]) == 0
+    assert "exported 7 people from 2 schools" in capsys.readouterr().out
+    with out.open(encoding="utf-8-sig") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["school_code", "school_name", "name", "sessions_attended", "sessions_held",
+                        "reflections_accepted", "photos", "hours_earned", "hours_required",
+                        "reflection-march", "lesson-photos"]
+    by_name = {row[2]: row for row in table[1:]}
+    held = str(len(session_occurrences(plan_from_text(spec_plan_text))))  # the term is over by now
+    assert "钱志强" not in by_name  # the district admin belongs to no school
+    assert by_name["张明"] == ["LX001", "兰西县第一小学", "张明", "2", held, "1", "3", "5", "36",
+                             "accepted", "accepted"]  # 2 sessions + 2 reflection + 1 photos
+    assert by_name["李秀英"][3:] == ["1", held, "0", "0", "1", "36", "draft", "missing"]
+    assert by_name["孙晓梅"][3:] == ["0", held, "0", "1", "0", "36", "missing", "draft"]
+
+    async with seeded.sessions() as s:  # the export agrees with the database, row by row
+        checkins = dict((await s.execute(select(Person.name, func.count(Checkin.id)).join(
+            Checkin, Checkin.person_id == Person.id).group_by(Person.name))).all())
+        photos = dict((await s.execute(select(Person.name, func.count(Photo.id)).join(
+            Photo, Photo.person_id == Person.id).group_by(Person.name))).all())
+        accepted = dict((await s.execute(select(Person.name, Submission.state).join(
+            Submission, Submission.person_id == Person.id))).all())
+    for name, row in by_name.items():
+        assert int(row[3]) == checkins.get(name, 0)
+        assert int(row[6]) == photos.get(name, 0)
+        assert row[9] == accepted.get(name, "missing")
+
+
+async def test_xlsx_export_has_a_summary_and_a_sheet_per_school(chat: SimChat, seeded, clock, tmp_path, db_url, capsys) -> None:
+    await make_records(chat, clock)
+    out = tmp_path / "records.xlsx"
+    cfg = str(config_file(tmp_path, db_url))
+    assert await run_cli(["export", "--format", "xlsx", "-o", str(out), "--config", cfg]) == 0
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["汇总", "LX001 兰西县第一小学", "LX002 兰西县实验中学"]
+    first = wb["LX001 兰西县第一小学"]
+    assert first.freeze_panes == "A2"
+    assert first.column_dimensions["B"].width >= 16  # 兰西县第一小学 fits
+    rows = list(first.iter_rows(values_only=True))
+    assert rows[0][:3] == ("school_code", "school_name", "name")
+    zhang = next(r for r in rows if r[2] == "张明")
+    assert zhang[3:] == (2, 37, 1, 3, 5, 36, "accepted", "accepted")
+    summary = list(wb["汇总"].iter_rows(values_only=True))
+    assert summary[1][:4] == ("LX001", "兰西县第一小学", 4, 37)
+
+    assert await run_cli(["export", "--format", "xlsx", "-o", str(out), "--school", "LX002", "--config", cfg]) == 0
+    assert load_workbook(out).sheetnames == ["汇总", "LX002 兰西县实验中学"]
+    assert await run_cli(["export", "--format", "csv", "-o", str(out), "--school", "NOPE", "--config", cfg]) == 1
+    assert "--school: no school with code 'NOPE'" in capsys.readouterr().err
