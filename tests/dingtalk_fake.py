@@ -81,6 +81,7 @@ class FakeDingTalk:
     tickets: set[str] = field(default_factory=set)
     rejected_tickets: int = 0
     connections: asyncio.Queue[StreamConnection] = field(default_factory=asyncio.Queue)
+    open_sockets: set[web.WebSocketResponse] = field(default_factory=set)
     posted: asyncio.Event = field(default_factory=asyncio.Event)
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -186,10 +187,19 @@ class FakeDingTalk:
         await ws.prepare(request)
         conn = StreamConnection(ws)
         await self.connections.put(conn)
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await conn.inbox.put(json.loads(msg.data))
+        self.open_sockets.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await conn.inbox.put(json.loads(msg.data))
+        finally:
+            self.open_sockets.discard(ws)
         return ws
+
+    async def close_sockets(self, app: web.Application) -> None:
+        """On shutdown: a server waits for open websocket handlers, so close them first."""
+        for ws in list(self.open_sockets):
+            await ws.close()
 
     async def next_connection(self, timeout: float = 5.0) -> StreamConnection:
         return await asyncio.wait_for(self.connections.get(), timeout)
@@ -209,6 +219,7 @@ class FakeDingTalk:
         app.router.add_post("/robot/send", self.robot_send)
         app.router.add_post("/v1.0/gateway/connections/open", self.open_connection)
         app.router.add_get("/connect", self.connect)
+        app.on_shutdown.append(self.close_sockets)
         return app
 
 
