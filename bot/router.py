@@ -10,8 +10,8 @@ from functools import lru_cache
 # verb -> aliases (simplified, half-width); the first alias is the one shown in help
 VERBS: dict[str, tuple[str, ...]] = {
     "checkin": ("签到", "打卡", "到"),
-    "reflection": ("反思", "心得", "体会", "感想"),
-    "append": ("续写",),
+    "reflection": ("反思", "心得", "体会", "感想", "心得体会", "研修心得", "教学反思"),
+    "append": ("续写", "接着写", "追加"),
     "leave": ("请假",),
     "progress": ("进度", "我的进度", "我的学时", "学时"),
     "help": ("帮助", "help", "?", "菜单"),
@@ -30,7 +30,11 @@ OPTIONAL_ARGS = {"school_progress"}
 _EXACT_ONLY = {"到", "?"}
 
 _MENTION = re.compile(r"^(?:\s*@[^\s@]+\s*)+|(?:\s*@[^\s@]+\s*)+$")
-_SPACES = re.compile(r"[\s\u2005\u2006\u200b\u3000]+")
+_LEADING_MENTIONS = re.compile(r"^(?:\s*@[^\s@]+)+\s*")
+# horizontal spaces of every width (DingTalk puts U+2005 after a mention) become one space;
+# line breaks stay, so a reflection keeps its paragraphs
+_SPACES = re.compile(r"(?:[^\S\n]|\u200b)+")
+_EOL = re.compile(r"\r\n?")
 _TRAILING = re.compile(r"^[\s,.!:;~。，！：；、…]*$")
 
 
@@ -54,7 +58,7 @@ def to_simplified(text: str) -> str:
 
 def strip_mentions(text: str) -> str:
     """Remove @mentions at the start and end (DingTalk leaves a leading space behind)."""
-    text = _SPACES.sub(" ", text.replace("＠", "@")).strip()
+    text = _SPACES.sub(" ", _EOL.sub("\n", text.replace("＠", "@"))).strip()
     previous = None
     while previous != text:
         previous = text
@@ -79,19 +83,32 @@ def _edit_distance_one(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
+def _prefix_length(body: str, alias: str, aligned: bool) -> int:
+    """How many characters of `body` normalise to `alias` (NFKC may change lengths)."""
+    if aligned:
+        return len(alias)
+    for k in range(1, len(body) + 1):
+        head = normalise(body[:k])
+        if head == alias:
+            return k
+        if not alias.startswith(head):
+            break
+    return len(alias)
+
+
 def parse_command(text: str) -> Command:
     body = strip_mentions(text)
     if not body:
         return Command("empty", "", "")
     norm = normalise(body)
     # NFKC and t2s keep one character per character for the CJK/ASCII we match, so an
-    # alias's length in `norm` is its length in `body`; fall back gracefully if not.
+    # alias's length in `norm` is usually its length in `body`; measure it when not.
     aligned = len(norm) == len(body)
     for alias, verb in _ALIASES:
         if not norm.startswith(alias):
             continue
-        rest_norm = norm[len(alias):]
-        rest = body[len(alias):] if aligned else rest_norm
+        rest_norm = _LEADING_MENTIONS.sub("", norm[len(alias):])
+        rest = _LEADING_MENTIONS.sub("", body[_prefix_length(body, alias, aligned):])
         if alias in _EXACT_ONLY and rest_norm.strip():
             continue
         if verb in TAKES_ARGS or (verb in OPTIONAL_ARGS and not _TRAILING.match(rest_norm)):
