@@ -18,5 +18,10 @@ async def handle_progress(ctx: Context, session: AsyncSession) -> Reply:
     records = await person_records(session, ctx.person.id, [i.id for i in term.occurrences],
                                    list(term.task_ids.values()))
     progress = progress_of(term, records, ctx.now)
-    return Reply("progress", {"name": ctx.person.name, "p": progress, "now": ctx.now,
-                              "term": term.plan.name, "tz": term.plan.tz})
+    ahead = [i for i in term.occurrences if i.occurrence.starts_at > ctx.now]
+    return Reply("progress", {
+        "name": ctx.person.name, "p": progress, "now": ctx.now, "term": term.plan.name,
+        "tz": term.plan.tz,
+        "upcoming_leaves": [i.occurrence for i in ahead if i.id in records.excused],
+        "next_session": next((i.occurrence for i in ahead if i.id not in records.excused), None),
+    })

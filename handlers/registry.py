@@ -13,6 +13,7 @@ from handlers.checkin import handle_checkin
 from handlers.context import Context, Handler
 from handlers.help import handle_help
 from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
+from handlers.leave import handle_leave
 from handlers.progress import handle_progress
 
 
@@ -33,7 +34,7 @@ ROUTES: dict[str, Route] = {
     "reflection": Route("teacher", handle_not_yet),
     "append": Route("teacher", handle_not_yet),
     "photo": Route("teacher", handle_not_yet),
-    "leave": Route("teacher", handle_not_yet),
+    "leave": Route("teacher", handle_leave),
     "bind": Route("school_lead", handle_bind),
     "school_progress": Route("school_lead", handle_school_progress),
     "nudge": Route("school_lead", handle_nudge),
