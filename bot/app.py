@@ -14,6 +14,7 @@ from sqlalchemy import text
 from bot.config import Config
 from bot.directory import Directory
 from bot.dispatch import Services
+from bot.downloads import PhotoDownloader
 from bot.platforms import sim
 from storage.db import Database
 
@@ -24,6 +25,7 @@ DATABASE = web.AppKey("database", Database)
 SERVICES = web.AppKey("services", Services)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
+DOWNLOADER = web.AppKey("downloader", PhotoDownloader)
 
 
 def utc_now() -> datetime:
@@ -74,6 +76,14 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(http_ctx)
+    app[DOWNLOADER] = PhotoDownloader(services)
+
+    async def downloads_ctx(app: web.Application) -> AsyncIterator[None]:
+        await app[DOWNLOADER].start()  # its first pass resumes downloads left pending
+        yield
+        await app[DOWNLOADER].stop()
+
+    app.cleanup_ctx.append(downloads_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", to_simulator)
     if config.sim.enabled:

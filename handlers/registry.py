@@ -14,7 +14,9 @@ from handlers.context import Context, Handler
 from handlers.help import handle_help
 from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
 from handlers.leave import handle_leave
+from handlers.photos import handle_photo
 from handlers.progress import handle_progress
+from handlers.reflection import handle_append, handle_reflection
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,9 @@ ROUTES: dict[str, Route] = {
     "help": Route("teacher", handle_help),
     "checkin": Route("teacher", handle_checkin),
     "progress": Route("teacher", handle_progress),
-    "reflection": Route("teacher", handle_not_yet),
-    "append": Route("teacher", handle_not_yet),
-    "photo": Route("teacher", handle_not_yet),
+    "reflection": Route("teacher", handle_reflection),
+    "append": Route("teacher", handle_append),
+    "photo": Route("teacher", handle_photo),
     "leave": Route("teacher", handle_leave),
     "bind": Route("school_lead", handle_bind),
     "school_progress": Route("school_lead", handle_school_progress),

@@ -487,3 +487,42 @@ def test_target_gone_reasons_are_give_up():
     for outcome in dw.ERRCODE_TABLE.values():
         if outcome.reason in dw.TARGET_GONE_REASONS:
             assert outcome.kind == "give_up"
+
+
+# ---------------------------------------------------------------- replies
+
+
+def test_reply_body_for_text_markdown_and_nothing():
+    from bot.messages import OutgoingText
+
+    assert dw.reply_body(None) == {"msgtype": "empty"}
+    assert dw.reply_body(OutgoingText("")) == {"msgtype": "empty"}
+    assert dw.reply_body(OutgoingText("已签到", mentions=("u1",))) == dw.text_body("已签到", ["u1"])
+    f = load("reply_markdown.json")
+    out = OutgoingText(f["markdown"]["text"], markdown=True, title=f["markdown"]["title"],
+                       mentions=("fake-staff-0001",))
+    assert dw.reply_body(out) == f
+
+
+def test_markdown_body_can_mention_by_mobile():
+    body = dw.markdown_body("t", "x", ["u1"], at_mobiles=["13800000000"])
+    assert body["markdown"]["text"] == "x @u1 @13800000000"
+    assert body["at"] == {"atUserIds": ["u1"], "atMobiles": ["13800000000"], "isAtAll": False}
+
+
+def test_a_session_webhook_is_used_only_on_the_origin_and_before_expiry():
+    url = load("group_text.json")["sessionWebhook"]
+    expires = 1700005400000
+    assert dw.usable_session_webhook(url, expires, BASE, expires - 120_000) == url
+    assert dw.usable_session_webhook(url, str(expires), BASE, expires - 120_000) == url
+    assert dw.usable_session_webhook(url, expires, BASE, expires - 30_000) is None  # about to expire
+    assert dw.usable_session_webhook(url, None, BASE, 0) is None
+    assert dw.usable_session_webhook(url, expires, "https://example.invalid", 0) is None
+    assert dw.usable_session_webhook(42, expires, BASE, 0) is None
+
+
+def test_reply_context_is_plain_json():
+    msg, ctx = parse_ok(load("picture.json"))
+    route = ctx.as_reply_context(msg)
+    assert json.loads(json.dumps(route)) == route
+    assert route["sender_id"] == "fake-staff-0001" and route["is_group"] is False

@@ -113,21 +113,24 @@ class StreamClient:
         return f"{endpoint}{sep}ticket={quote(ticket, safe='')}"
 
     async def _connect_once(self) -> str:
-        """One connection's life: "failed", "served" (then lost) or "rotated" (disconnect)."""
+        """One connection's life: "failed", "served" (frames flowed, then it was lost) or
+        "rotated" (the server sent `disconnect`)."""
         url = await self._register()
         if url is None:
             return "failed"
+        frames = 0
         async with self.api.http.ws_connect(url, heartbeat=self.heartbeat) as ws:
             self.connections += 1
             log.info("dingtalk stream connected")
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
+                frames += 1
                 if await self._on_frame(ws, message.data) == "rotate":
                     await ws.close()
                     return "rotated"
             log.info("dingtalk stream connection closed")
-        return "served"
+        return "served" if frames else "failed"  # closed at once: keep backing off
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bool:
         async with self._send_lock:
