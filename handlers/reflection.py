@@ -1,0 +1,96 @@
+"""反思/心得 and 续写: submit, replace or extend the reflection for the current task.
+
+A text under the minimum 字数 is kept as a draft; padding is refused (the previous state
+stays); a near-copy of another teacher's text in the same task is accepted but flagged
+for the school lead, never mentioned to the teacher.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Reply
+from bot.plan import TaskSpec, current_task
+from handlers.context import Context
+from handlers.wordcount import (
+    NEAR_DUPLICATE_THRESHOLD,
+    count_chars,
+    most_similar,
+    padding_reason,
+    text_signature,
+)
+from storage.queries.submissions import (
+    NewSubmission,
+    StoredSubmission,
+    current_submission,
+    other_signatures,
+    save_submission,
+)
+
+NEAR_DUPLICATE = "near_duplicate"
+
+
+async def handle_reflection(ctx: Context, session: AsyncSession) -> Reply:
+    return await submit_reflection(ctx, session, append=False)
+
+
+async def handle_append(ctx: Context, session: AsyncSession) -> Reply:
+    return await submit_reflection(ctx, session, append=True)
+
+
+async def _near_duplicate(session: AsyncSession, task_id: int, person_id: int,
+                          signature: bytes) -> tuple[int, float] | None:
+    """The other teacher whose text in this task is nearly the same as this one, if any."""
+    best = most_similar(signature, await other_signatures(session, task_id, person_id))
+    if best is None or best[1] < NEAR_DUPLICATE_THRESHOLD:
+        return None
+    return best
+
+
+def _combined(previous: StoredSubmission | None, text: str, append: bool) -> str:
+    if append and previous is not None:
+        return f"{previous.text.rstrip()}\n{text}"
+    return text
+
+
+async def submit_reflection(ctx: Context, session: AsyncSession, *, append: bool) -> Reply:
+    """Evaluate the text (or the draft plus the appended text) and store what it earns."""
+    assert ctx.person is not None
+    if ctx.term is None:
+        return Reply("no_plan")
+    plan = ctx.term.plan
+    spec: TaskSpec | None = current_task(plan, "reflection", ctx.now)
+    task_id = ctx.term.task_ids.get(spec.id) if spec else None
+    if spec is None or task_id is None:
+        return Reply("reflection_no_task")
+    base = {"task": spec, "minimum": spec.min_chars or 0, "tz": plan.tz, "append": append}
+    text = ctx.command.args.strip()
+    previous = await current_submission(session, ctx.person.id, task_id)
+    if not text:
+        return Reply("reflection_usage", {**base, "previous": previous,
+                                          "past_due": ctx.now > spec.due})
+    if ctx.now > spec.due:
+        return Reply("reflection_past_due", base)
+
+    full = _combined(previous, text, append)
+    chars = count_chars(full, plan.count_punctuation)
+    minimum = spec.min_chars or 0
+    facts = {**base, "chars": chars, "missing": max(minimum - chars, 0), "previous": previous,
+             "started": append and previous is None}
+    reason = padding_reason(full, plan.count_punctuation)
+    if reason is not None:
+        return Reply("reflection_padding", {**facts, "reason": reason})
+    if chars < minimum and previous is not None and previous.state == "accepted" and not append:
+        return Reply("reflection_kept_accepted", facts)
+
+    signature = text_signature(full)
+    state = "accepted" if chars >= minimum else "draft"
+    similar = await _near_duplicate(session, task_id, ctx.person.id, signature) \
+        if state == "accepted" else None
+    await save_submission(session, NewSubmission(
+        person_id=ctx.person.id, task_id=task_id, text=full, chars=chars, state=state,
+        signature=signature, flag=NEAR_DUPLICATE if similar else None,
+        similar_to_person_id=similar[0] if similar else None,
+        similarity=similar[1] if similar else None), ctx.now)
+    # the teacher's reply is the same whether or not the text was flagged
+    return Reply("reflection_accepted" if state == "accepted" else "reflection_draft", facts)
