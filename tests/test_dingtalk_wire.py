@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.messages import ImageRef, IncomingMessage
+from bot.platforms import dingtalk_results as dr
 from bot.platforms import dingtalk_wire as dw
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "platforms" / "fixtures" / "dingtalk"
@@ -465,7 +466,7 @@ API_ERRORS = load("group_send_api.json")["error_examples"]
     ],
 )  # fmt: skip
 def test_classify_send_result(status, body, kind, after, reason):
-    assert dw.classify_send_result(status, body) == dw.SendOutcome(kind, after, reason)
+    assert dr.classify_send_result(status, body) == dr.SendOutcome(kind, after, reason)
 
 
 @pytest.mark.parametrize(
@@ -478,14 +479,14 @@ def test_classify_send_result(status, body, kind, after, reason):
     ],
 )
 def test_reasons_never_leak(body):
-    reason = dw.classify_send_result(400, body).reason
+    reason = dr.classify_send_result(400, body).reason
     for bad in ("http", "://", "token", "SEC", "T0KEN", " "):
         assert bad not in reason, reason
 
 
 def test_target_gone_reasons_are_give_up():
-    for outcome in dw.ERRCODE_TABLE.values():
-        if outcome.reason in dw.TARGET_GONE_REASONS:
+    for outcome in dr.ERRCODE_TABLE.values():
+        if outcome.reason in dr.TARGET_GONE_REASONS:
             assert outcome.kind == "give_up"
 
 

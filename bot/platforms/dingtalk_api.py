@@ -22,6 +22,7 @@ import aiohttp
 from bot.config import DingTalkConfig
 from bot.messages import ImageRef, OutgoingText
 from bot.outbound import FetchError, SendOutcome
+from bot.platforms import dingtalk_results as results
 from bot.platforms import dingtalk_wire as wire
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class DingTalkApi:
         resp = await self.post_json(url, body)
         if isinstance(resp, SendOutcome):
             return resp
-        return wire.classify_send_result(resp.status, resp.body)
+        return results.classify_send_result(resp.status, resp.body)
 
     # ------------------------------------------------------------ access token
 
@@ -131,7 +132,7 @@ class DingTalkApi:
             if body.get("code") == "invalidClientIdOrSecret":
                 log.error("dingtalk rejected the app credentials (dingtalk.app_key/app_secret)")
                 return _give_up("bad_credentials")
-            outcome = wire.classify_send_result(resp.status, resp.body)
+            outcome = results.classify_send_result(resp.status, resp.body)
             return outcome if outcome.kind != "ok" else _retry("token_unavailable")
 
     async def call(self, path: str, body: Mapping[str, Any]) -> ApiResponse | SendOutcome:
@@ -158,7 +159,7 @@ class DingTalkApi:
         if resp.status != 200 or not isinstance(url, str):
             if resp.body and resp.body.get("code") == DOWNLOAD_CODE_INVALID:
                 return FetchError("download_code_invalid", retry=False)
-            outcome = wire.classify_send_result(resp.status, resp.body)
+            outcome = results.classify_send_result(resp.status, resp.body)
             if outcome.kind == "ok":
                 return FetchError("no_download_url", retry=False)
             return FetchError(outcome.reason, retry=outcome.kind == "retry")
@@ -195,7 +196,7 @@ class DingTalkApi:
         resp = await self.call(GROUP_SEND_PATH, body)
         if isinstance(resp, SendOutcome):
             return resp
-        return wire.classify_send_result(resp.status, resp.body)
+        return results.classify_send_result(resp.status, resp.body)
 
     async def oto_send(self, user_ids: Collection[str], text: str,
                        markdown_title: str | None = None) -> SendOutcome:
@@ -209,10 +210,10 @@ class DingTalkApi:
         resp = await self.call(OTO_SEND_PATH, body)
         if isinstance(resp, SendOutcome):
             return resp
-        outcome = wire.classify_send_result(resp.status, resp.body)
+        outcome = results.classify_send_result(resp.status, resp.body)
         if outcome.kind == "ok" and resp.body:
             if resp.body.get("flowControlledStaffIdList"):
-                return _retry("throttled", wire.OPENAPI_THROTTLE_RETRY_S)
+                return _retry("throttled", results.OPENAPI_THROTTLE_RETRY_S)
             invalid = resp.body.get("invalidStaffIdList")
             if isinstance(invalid, list) and len(invalid) >= len(body["userIds"]):
                 return _give_up("invalid_user")
