@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from handlers.leave_dates import LeaveRequest, parse_leave
 from storage.models import Leave, Person, SessionOccurrence
-from tests.conftest import FakeClock, SimChat, local
+from tests.conftest import TZ, FakeClock, SimChat, local
 
 TUESDAY = date(2023, 3, 7)
 
@@ -168,3 +169,16 @@ async def test_a_redelivered_leave_is_recorded_once(chat: SimChat, seeded) -> No
     b = await chat.send("张明", "请假 3月9日 外出", msg_id="leave-1")
     assert b["duplicate"] is True and a["reply"] == b["reply"] and "请假已记录" in b["reply"]
     assert len(await leaves(seeded)) == 1
+
+
+def test_a_reason_cannot_break_a_markdown_reply() -> None:
+    from bot.messages import Reply
+    from bot.render import render_reply
+
+    occurrence = SimpleNamespace(session="校本研修集中学习", starts_at=local(2023, 3, 9, 10, 0))
+    reply = Reply("leave_ok", {"tz": TZ, "name": "张_明", "reason": "**孩子**生病 [链接](x)",
+                               "sessions": [occurrence], "repeated": False})
+    plain = render_reply(reply, markdown=False).text
+    marked = render_reply(reply, markdown=True).text
+    assert "原因：**孩子**生病 [链接](x)" in plain
+    assert "原因：\\*\\*孩子\\*\\*生病 \\[链接\\](x)" in marked and "张\\_明" in marked

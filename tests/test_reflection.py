@@ -206,6 +206,7 @@ async def test_the_progress_shows_a_flagged_reflection_as_accepted(chat: SimChat
     await chat.say("李秀英", f"反思 {lightly_edited(original)}")
     progress = await chat.say("李秀英", "进度")
     assert "三月研修心得：已通过" in progress and "near" not in progress
+    assert "学时：2/36" in progress  # a flagged reflection still earns its hours
 
 
 async def test_progress_shows_a_draft_with_its_count(chat: SimChat, seeded) -> None:
