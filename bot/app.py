@@ -97,4 +97,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
         from bot.platforms import wecom
 
         wecom.install(app, config, services, HTTP)
+    from bot import dashboard  # /dashboard/… pages, /charts/…, 后台 links
+
+    dashboard.install(app, config, services)
     return app

@@ -11,6 +11,7 @@ from handlers.admin import handle_bind
 from handlers.broadcast import handle_broadcast
 from handlers.checkin import handle_checkin
 from handlers.context import Context, Handler
+from handlers.dashboard import handle_dashboard
 from handlers.help import handle_help
 from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
 from handlers.leave import handle_leave
@@ -42,5 +43,5 @@ ROUTES: dict[str, Route] = {
     "nudge": Route("school_lead", handle_nudge),
     "district_progress": Route("district_admin", handle_district_progress),
     "broadcast": Route("district_admin", handle_broadcast),
-    "dashboard": Route("school_lead", handle_not_yet),
+    "dashboard": Route("school_lead", handle_dashboard),
 }

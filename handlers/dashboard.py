@@ -1,0 +1,56 @@
+"""后台 / dashboard: a signed, expiring link to the read-only web dashboard, only in a 1:1 chat.
+
+A school lead gets a link to their own school, the district admin one to the district view.
+In a group the bot only says to ask privately: nothing that opens data is posted there.
+The app registers the link issuer for its directory (`use_link_issuer`) when it serves the
+dashboard; without one the reply says the dashboard is not on.
+"""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.directory import Directory
+from bot.links import DISTRICT, LinkIssuer, school_scope
+from bot.messages import Reply
+from bot.render import DEFAULT_TZ
+from handlers.context import Context
+from handlers.lead import refused
+
+_ISSUERS: WeakKeyDictionary[Directory, LinkIssuer] = WeakKeyDictionary()
+
+
+def use_link_issuer(directory: Directory, issuer: LinkIssuer) -> None:
+    """The app serving the dashboard says how its links are made (one issuer per app)."""
+    _ISSUERS[directory] = issuer
+
+
+def link_issuer(directory: Directory) -> LinkIssuer | None:
+    return _ISSUERS.get(directory)
+
+
+async def handle_dashboard(ctx: Context, session: AsyncSession) -> Reply:
+    """后台: the sender's own dashboard link, in a private chat only."""
+    if (refusal := refused(ctx, "school_lead")) is not None:
+        return refusal
+    assert ctx.person is not None
+    if ctx.msg.is_group:
+        return Reply("dashboard_dm_only")
+    issuer = link_issuer(ctx.directory)
+    if issuer is None:
+        return Reply("dashboard_off")
+    school = None
+    if ctx.person.role == "district_admin":
+        scope = DISTRICT
+    else:
+        school = ctx.directory.school(ctx.person.school_id)
+        if school is None:
+            return Reply("lead_no_school")
+        scope = school_scope(school.id)
+    url, expires_at = issuer.issue(ctx.person.id, scope, ctx.now)
+    tz = ctx.term.plan.tz if ctx.term is not None else DEFAULT_TZ
+    hours = issuer.lifetime.total_seconds() / 3600
+    return Reply("dashboard_link", {"url": url, "expires_at": expires_at, "school": school,
+                                    "hours": hours, "tz": tz, "title": "数据后台"})

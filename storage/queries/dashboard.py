@@ -1,0 +1,177 @@
+"""What the web dashboard reads beyond the digest figures: weekly trends, one teacher's evidence.
+
+Trends are set-wise: check-ins and excused leave counted per session in SQL, accepted
+reflections counted per week bucket in SQL (a CASE over the week boundaries, so the same
+statement runs on SQLite and PostgreSQL). Nothing is asked per teacher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurrence, Submission
+
+MEMBER_ROLES = ("teacher", "school_lead")  # as storage.queries.digest: whose completion counts
+
+
+def _is_member(school_id: int | None) -> list:  # type: ignore[type-arg]
+    conds = [Person.school_id.is_not(None), Person.role.in_(MEMBER_ROLES)]
+    if school_id is not None:
+        conds.append(Person.school_id == school_id)
+    return conds
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    checkins: dict[int, int]  # occurrence id -> members who checked in
+    excused: dict[int, int]  # occurrence id -> members on leave who did not check in
+
+
+async def session_counts(session: AsyncSession, occurrence_ids: Sequence[int],
+                         school_id: int | None = None) -> SessionCounts:
+    """Check-ins and excused absences per session, over every member (or one school's)."""
+    if not occurrence_ids:
+        return SessionCounts({}, {})
+    ids = list(occurrence_ids)
+    checkin_q = (select(Checkin.occurrence_id, func.count())
+                 .join(Person, Person.id == Checkin.person_id)
+                 .where(Checkin.occurrence_id.in_(ids), *_is_member(school_id))
+                 .group_by(Checkin.occurrence_id))
+    came = exists().where(and_(Checkin.person_id == Leave.person_id,
+                               Checkin.occurrence_id == Leave.occurrence_id))
+    leave_q = (select(Leave.occurrence_id, func.count())
+               .join(Person, Person.id == Leave.person_id)
+               .where(Leave.occurrence_id.in_(ids), ~came, *_is_member(school_id))
+               .group_by(Leave.occurrence_id))
+    checkins = {oid: n for oid, n in (await session.execute(checkin_q)).all()}
+    excused = {oid: n for oid, n in (await session.execute(leave_q)).all()}
+    return SessionCounts(checkins, excused)
+
+
+async def accepted_by_bucket(session: AsyncSession, task_ids: Sequence[int], bounds: Sequence[datetime],
+                             school_id: int | None = None) -> dict[int, int]:
+    """Accepted submissions of `task_ids` per bucket: bucket i holds those accepted before bounds[i]
+    (and not before bounds[i-1]); len(bounds) counts the ones after the last bound."""
+    if not task_ids or not bounds:
+        return {}
+    when = func.coalesce(Submission.accepted_at, Submission.updated_at)
+    bucket = case(*[(when < bound, i) for i, bound in enumerate(bounds)], else_=len(bounds))
+    stmt = (select(bucket, func.count())
+            .join(Person, Person.id == Submission.person_id)
+            .where(Submission.task_id.in_(list(task_ids)), Submission.state == "accepted",
+                   *_is_member(school_id))
+            .group_by(bucket))
+    return {int(b): n for b, n in (await session.execute(stmt)).all()}
+
+
+# ------------------------------------------------------------------ one teacher's evidence
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: int
+    name: str
+    role: str
+    school_id: int | None
+    school_name: str | None
+    subject: str | None
+    stage: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinEvidence:
+    session: str
+    starts_at: datetime
+    at: datetime
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveEvidence:
+    session: str
+    starts_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionEvidence:
+    task_id: int
+    state: str
+    chars: int
+    text: str
+    flag: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoEvidence:
+    task_id: int
+    sha256: str
+    mime: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    checkins: list[CheckinEvidence]
+    leaves: list[LeaveEvidence]
+    submissions: dict[int, SubmissionEvidence]  # task id ->
+    photos: list[PhotoEvidence]
+
+
+async def school_info_by_code(session: AsyncSession, code: str) -> tuple[int, str, str] | None:
+    """(id, code, name) of the school with this code."""
+    row = (await session.execute(select(School.id, School.code, School.name)
+                                 .where(School.code == code))).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def person_row(session: AsyncSession, person_id: int) -> PersonRow | None:
+    row = (await session.execute(
+        select(Person.id, Person.name, Person.role, Person.school_id, School.name, Person.subject,
+               Person.stage).outerjoin(School, School.id == Person.school_id)
+        .where(Person.id == person_id))).first()
+    return PersonRow(*row) if row else None
+
+
+async def person_evidence(session: AsyncSession, person_id: int, term_id: int,
+                          task_ids: Sequence[int]) -> Evidence:
+    """One person's check-ins (with times), leave, reflection texts and photos in a term."""
+    checkins = await session.execute(
+        select(SessionOccurrence.name, SessionOccurrence.starts_at, Checkin.at, Checkin.late)
+        .join(SessionOccurrence, SessionOccurrence.id == Checkin.occurrence_id)
+        .where(Checkin.person_id == person_id, SessionOccurrence.term_id == term_id)
+        .order_by(SessionOccurrence.starts_at))
+    leaves = await session.execute(
+        select(SessionOccurrence.name, SessionOccurrence.starts_at, Leave.reason)
+        .join(SessionOccurrence, SessionOccurrence.id == Leave.occurrence_id)
+        .where(Leave.person_id == person_id, SessionOccurrence.term_id == term_id)
+        .order_by(SessionOccurrence.starts_at))
+    evidence = Evidence([CheckinEvidence(*r) for r in checkins.all()],
+                        [LeaveEvidence(name, at, reason or "") for name, at, reason in leaves.all()],
+                        {}, [])
+    if task_ids:
+        subs = await session.execute(
+            select(Submission.task_id, Submission.state, Submission.chars, Submission.text,
+                   Submission.flag, Submission.updated_at)
+            .where(Submission.person_id == person_id, Submission.task_id.in_(list(task_ids))))
+        evidence.submissions.update({r[0]: SubmissionEvidence(*r) for r in subs.all()})
+        photos = await session.execute(
+            select(Photo.task_id, Photo.sha256, Photo.mime, Photo.at)
+            .where(Photo.person_id == person_id, Photo.task_id.in_(list(task_ids)))
+            .order_by(Photo.at, Photo.id))
+        evidence.photos.extend(PhotoEvidence(*r) for r in photos.all())
+    return evidence
+
+
+async def photo_owners(session: AsyncSession, sha256: str) -> list[tuple[int | None, str]]:
+    """(school id, mime) of everyone who sent the picture with this hash."""
+    rows = await session.execute(
+        select(Person.school_id, Photo.mime).join(Person, Person.id == Photo.person_id)
+        .where(Photo.sha256 == sha256))
+    return [(school_id, mime) for school_id, mime in rows.all()]
