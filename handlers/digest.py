@@ -67,6 +67,14 @@ async def build_school_digests(session: AsyncSession, term: TermInfo, now: datet
             for d in await all_school_figures(session, term, now)}
 
 
+async def build_all_digests(session: AsyncSession, term: TermInfo, now: datetime,
+                            *, markdown: bool = False) -> tuple[dict[str, str], str]:
+    """Every school digest (by code) and the district digest, from one pass over the records."""
+    schools = await all_school_figures(session, term, now)
+    texts = {d.code: render_school_digest(d, markdown=markdown) for d in schools}
+    return texts, render_district_digest(district_digest(term, schools, now), markdown=markdown)
+
+
 @dataclass(frozen=True, slots=True)
 class OnDemand:
     """A digest asked for from the command line: its text and how many groups it was queued for."""

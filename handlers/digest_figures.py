@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.plan import TaskSpec
-from handlers.hours import Progress, TaskStatus, task_done
-from storage.queries.digest import DigestRecords, MemberRow, SchoolRow, SubmissionRow
+from handlers.hours import Progress, TaskStatus
+from storage.queries.digest import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow
 from storage.queries.directory import TermInfo
 
 LEAVE_LINES = 10  # the most recent leaves a school digest lists
@@ -44,13 +45,10 @@ NO_RATE = Rate(0, 0)
 @dataclass(frozen=True, slots=True)
 class MemberProgress:
     member: MemberRow
+    name: str
     progress: Progress
     checkins_due: int  # held sessions not excused
     absent: int  # of those, not checked in
-
-    @property
-    def name(self) -> str:
-        return self.member.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,31 +107,14 @@ class SchoolDigest:
     leaves: tuple[LeaveLine, ...]
     older_leaves: int  # listed leaves left out
     hours_required: float
-
-    @property
-    def overall(self) -> float | None:
-        """The mean of the check-in, reflection and photo rates that apply (None if none does)."""
-        ratios = [r.ratio for r in (self.checkins, self.reflections, self.photos) if r.total]
-        return sum(r for r in ratios if r is not None) / len(ratios) if ratios else None
+    hours_avg: float
+    hours_full: int  # members who reached the requirement
+    hours_short: tuple[tuple[str, float], ...]  # members below the requirement, fewest first
+    overall: float | None  # the mean of the check-in, reflection and photo rates that apply
 
     @property
     def overall_pct(self) -> int | None:
-        return None if self.overall is None else int(self.overall * 100 + 1e-9)
-
-    @property
-    def hours_avg(self) -> float:
-        if not self.members:
-            return 0.0
-        return round(sum(m.progress.hours_earned for m in self.members) / len(self.members), 1)
-
-    @property
-    def hours_full(self) -> int:
-        return sum(1 for m in self.members if m.progress.hours_earned >= self.hours_required)
-
-    @property
-    def hours_by_member(self) -> list[tuple[str, float]]:
-        ranked = sorted(self.members, key=lambda m: m.progress.hours_earned)
-        return [(m.name, m.progress.hours_earned) for m in ranked]
+        return _pct(self.overall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,119 +131,177 @@ class DistrictDigest:
 
     @property
     def overall_pct(self) -> int | None:
-        ratios = [r.ratio for r in (self.checkins, self.reflections, self.photos) if r.total]
-        return int(sum(r for r in ratios if r is not None) / len(ratios) * 100 + 1e-9) if ratios else None
+        return _pct(_overall(self.checkins, self.reflections, self.photos))
 
 
-def task_status(spec: TaskSpec, sub: SubmissionRow | None, photos: int) -> TaskStatus:
-    """One member's state in one task, by the rules of handlers/hours.progress_of."""
-    if spec.kind == "reflection":
-        if sub is None:
-            state = "missing"
-        else:
-            state = "flagged" if sub.flag and sub.state == "accepted" else sub.state
-        return TaskStatus(spec.id, spec.kind, spec.title, spec.due, state, sub.chars if sub else 0,
-                          spec.min_chars or 0, spec.hours)
+def _overall(*rates: Rate) -> float | None:
+    ratios = [r.done / r.total for r in rates if r.total]
+    return sum(ratios) / len(ratios) if ratios else None
+
+
+def _pct(value: float | None) -> int | None:
+    return None if value is None else int(value * 100 + 1e-9)
+
+
+def reflection_status(spec: TaskSpec, state: str | None, flagged: bool, chars: int) -> TaskStatus:
+    """One member's reflection by the rules of handlers/hours.progress_of (state None: nothing sent)."""
+    shown = "missing" if state is None else ("flagged" if flagged and state == "accepted" else state)
+    return TaskStatus(spec.id, spec.kind, spec.title, spec.due, shown, chars, spec.min_chars or 0, spec.hours)
+
+
+def photos_status(spec: TaskSpec, photos: int) -> TaskStatus:
     need = spec.min_photos or 0
     state = "accepted" if photos >= need else ("partial" if photos else "missing")
     return TaskStatus(spec.id, spec.kind, spec.title, spec.due, state, photos, need, spec.hours)
 
 
-def member_progress(term: TermInfo, rec: DigestRecords, member: MemberRow, held: int,
-                    excused: int) -> MemberProgress:
-    plan = term.plan
-    att = rec.attendance.get(member.id)
-    attended, late, earned = (att.attended, att.late, att.hours) if att else (0, 0, 0.0)
-    tasks = []
-    for spec in plan.tasks:
-        tid = term.task_ids.get(spec.id)
-        sub = rec.submissions.get((member.id, tid)) if tid is not None else None
-        status = task_status(spec, sub, rec.photos.get((member.id, tid), 0) if tid is not None else 0)
-        if task_done(status):
-            earned += spec.hours
-        tasks.append(status)
-    progress = Progress(attended=attended, late=late, held=held, excused=excused, tasks=tuple(tasks),
-                        hours_earned=min(earned, plan.required_hours), hours_required=plan.required_hours)
-    due = max(held - excused, 0)
-    return MemberProgress(member, progress, due, max(due - attended, 0))
+_DONE = frozenset(("accepted", "flagged"))  # handlers/hours.task_done
+_NOTHING: dict[int, Any] = {}
 
 
-def _held_and_excused(term: TermInfo, rec: DigestRecords, now: datetime) -> tuple[int, dict[int, int]]:
-    held = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
-    excused: dict[int, int] = defaultdict(int)
-    for leave in rec.leaves:
-        if leave.starts_at <= now and not leave.attended:
-            excused[leave.person_id] += 1
-    return held, excused
+class _Assembler:
+    """Per-member progress across a district; members in the same state share one TaskStatus."""
 
+    def __init__(self, term: TermInfo, rec: DigestRecords, now: datetime) -> None:
+        self.term, self.rec, self.now = term, rec, now
+        self.plan = term.plan
+        self.held = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
+        self.starts = {i.id: i.occurrence.starts_at for i in term.occurrences}
+        self.excused: dict[int, int] = defaultdict(int)
+        for leave in rec.leaves:
+            starts = self.starts.get(leave.occurrence_id)
+            if starts is not None and starts <= now and not leave.attended:
+                self.excused[leave.person_id] += 1
+        self.tasks = []
+        for spec in self.plan.tasks:
+            tid = term.task_ids.get(spec.id)
+            found = (rec.submissions if spec.kind == "reflection" else rec.photos).get(tid, _NOTHING) \
+                if tid is not None else _NOTHING
+            self.tasks.append((spec, spec.kind == "reflection", found))
+        # per task: each person's status (people without a record share the default), and per
+        # person the hours their finished tasks earn — one pass over the rows, not per member
+        self.columns: list[tuple[dict[int, TaskStatus], TaskStatus]] = []
+        self.task_hours: dict[int, float] = defaultdict(float)
+        self.flagged: dict[int, list[tuple[str, SubmissionRow]]] = defaultdict(list)
+        for spec, is_reflection, found in self.tasks:
+            self.columns.append(self._column(spec, is_reflection, found))
 
-def _task_summary(spec: TaskSpec, members: list[MemberProgress], index: int) -> TaskSummary:
-    short, missing, done = [], [], 0
-    for m in members:
-        status = m.progress.tasks[index]
-        if task_done(status):
-            done += 1
-        elif status.state == "missing":
-            missing.append(m.name)
-        else:
-            short.append(Short(m.name, status.have, status.need))
-    return TaskSummary(spec.id, spec.kind, spec.title, spec.due, Rate(done, len(members)),
-                       tuple(short), tuple(missing))
+    def _column(self, spec: TaskSpec, is_reflection: bool,
+                found: dict[int, Any]) -> tuple[dict[int, TaskStatus], TaskStatus]:
+        shared: dict[tuple[str | None, bool, int], TaskStatus] = {}
+        column: dict[int, TaskStatus] = {}
+        for pid, value in found.items():
+            # a reflection is a SubmissionRow-shaped row (read by position); photos are a count
+            key = (value[0], bool(value[2]), value[1]) if is_reflection else (None, False, value)
+            status = shared.get(key)
+            if status is None:
+                status = shared[key] = (reflection_status(spec, *key) if is_reflection
+                                        else photos_status(spec, value))
+            column[pid] = status
+            if status.state in _DONE:
+                self.task_hours[pid] += spec.hours
+            if is_reflection and value[2] == NEAR_DUPLICATE:
+                self.flagged[pid].append((spec.title, SubmissionRow(*value)))
+        default = reflection_status(spec, None, False, 0) if is_reflection else photos_status(spec, 0)
+        return column, default
 
+    def member(self, member: MemberRow) -> MemberProgress:
+        pid, plan = member.id, self.plan
+        attended, late, earned = self.rec.attendance.get(pid, (0, 0, 0.0))
+        tasks = tuple([column.get(pid, default) for column, default in self.columns])
+        earned += self.task_hours.get(pid, 0.0)
+        excused = self.excused.get(pid, 0)
+        progress = Progress(attended=attended, late=late, held=self.held, excused=excused, tasks=tasks,
+                            hours_earned=min(earned, plan.required_hours), hours_required=plan.required_hours)
+        due = max(self.held - excused, 0)
+        return MemberProgress(member, member.name, progress, due, max(due - attended, 0))
 
-def _flags(term: TermInfo, rec: DigestRecords, members: list[MemberRow]) -> tuple[FlagLine, ...]:
-    lines = []
-    for spec in term.plan.tasks:
-        tid = term.task_ids.get(spec.id)
-        if spec.kind != "reflection" or tid is None:
-            continue
+    def flags(self, members: list[MemberRow]) -> tuple[FlagLine, ...]:
+        """Near-duplicate reflections of these members, with whom each resembles."""
+        lines = []
         for m in members:
-            sub = rec.submissions.get((m.id, tid))
-            if sub is not None and sub.flag == NEAR_DUPLICATE:
-                other = rec.names.get(sub.similar_to_person_id) if sub.similar_to_person_id else None
-                score = int(sub.similarity * 100) if sub.similarity is not None else None
-                lines.append(FlagLine(m.name, spec.title, other, score))
-    return tuple(lines)
+            for title, row in self.flagged.get(m.id, ()):
+                other = self.rec.names.get(row.similar_to_person_id) if row.similar_to_person_id else None
+                score = int(row.similarity * 100) if row.similarity is not None else None
+                lines.append(FlagLine(m.name, title, other, score))
+        return tuple(lines)
 
 
-def _leaves(rec: DigestRecords, member_ids: set[int], now: datetime) -> tuple[list[LeaveLine], int]:
-    lines = [LeaveLine(rec.names[leave.person_id], leave.starts_at, leave.reason, leave.starts_at > now)
-             for leave in rec.leaves if leave.person_id in member_ids and not leave.attended]
-    upcoming = [x for x in lines if x.upcoming]
-    past = [x for x in lines if not x.upcoming]
-    room = max(LEAVE_LINES - len(upcoming), 0)
-    kept = past[-room:] if room else []
-    return kept + upcoming, len(past) - len(kept)
+def _task_summaries(specs: tuple[TaskSpec, ...], members: list[MemberProgress]) -> tuple[TaskSummary, ...]:
+    """Per task: how many are done, who has started but is short, who has sent nothing."""
+    done = [0] * len(specs)
+    short: list[list[Short]] = [[] for _ in specs]
+    missing: list[list[str]] = [[] for _ in specs]
+    for m in members:
+        for index, status in enumerate(m.progress.tasks):
+            state = status.state
+            if state in _DONE:
+                done[index] += 1
+            elif state == "missing":
+                missing[index].append(m.name)
+            else:
+                short[index].append(Short(m.name, status.have, status.need))
+    return tuple(TaskSummary(spec.id, spec.kind, spec.title, spec.due, Rate(done[i], len(members)),
+                             tuple(short[i]), tuple(missing[i])) for i, spec in enumerate(specs))
+
+
+def _leaves(rec: DigestRecords, leaves: list[LeaveRow], starts: dict[int, datetime],
+            now: datetime) -> tuple[list[LeaveLine], int]:
+    """The last LEAVE_LINES leaves that excuse something (upcoming ones always), and how many older."""
+    dated = sorted(((starts[leave.occurrence_id], leave) for leave in leaves
+                    if not leave.attended and leave.occurrence_id in starts), key=lambda pair: pair[0])
+    upcoming = sum(1 for at, _ in dated if at > now)
+    room = max(LEAVE_LINES - upcoming, 0)
+    past = len(dated) - upcoming
+    kept = dated[past - min(room, past):]
+    lines = [LeaveLine(rec.names[leave.person_id], at, _short(leave.reason), at > now) for at, leave in kept]
+    return lines, past - min(room, past)
+
+
+def _short(reason: str | None, limit: int = 30) -> str:
+    """A leave reason on one line, cut to fit a phone."""
+    text = " ".join((reason or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def school_digests(term: TermInfo, rec: DigestRecords, now: datetime) -> list[SchoolDigest]:
     """One digest per school in `rec` (in school-code order)."""
-    held, excused = _held_and_excused(term, rec, now)
+    assembler = _Assembler(term, rec, now)
     by_school: dict[int, list[MemberRow]] = defaultdict(list)
     for m in rec.members:
         by_school[m.school_id].append(m)
-    return [_school_digest(term, rec, now, school, by_school.get(school.id, []), held, excused)
+    school_of = {m.id: m.school_id for m in rec.members}
+    leaves: dict[int, list[LeaveRow]] = defaultdict(list)
+    for leave in rec.leaves:
+        leaves[school_of.get(leave.person_id, -1)].append(leave)
+    return [_school_digest(assembler, school, by_school.get(school.id, []), leaves.get(school.id, []))
             for school in rec.schools]
 
 
-def _school_digest(term: TermInfo, rec: DigestRecords, now: datetime, school: SchoolRow,
-                   members: list[MemberRow], held: int, excused: dict[int, int]) -> SchoolDigest:
-    plan = term.plan
-    progress = [member_progress(term, rec, m, held, excused.get(m.id, 0)) for m in members]
-    tasks = tuple(_task_summary(spec, progress, i) for i, spec in enumerate(plan.tasks))
+def _school_digest(assembler: _Assembler, school: SchoolRow, members: list[MemberRow],
+                   leaves: list[LeaveRow]) -> SchoolDigest:
+    rec, now, plan = assembler.rec, assembler.now, assembler.plan
+    progress = [assembler.member(m) for m in members]
+    tasks = _task_summaries(plan.tasks, progress)
     reflections = sum((t.done for t in tasks if t.kind == "reflection"), NO_RATE)
     photos = sum((t.done for t in tasks if t.kind == "photos"), NO_RATE)
     checkins = Rate(sum(min(p.progress.attended, p.checkins_due) for p in progress),
                     sum(p.checkins_due for p in progress))
-    absentees = sorted(((p.name, p.absent) for p in progress if p.absent),
-                       key=lambda pair: -pair[1])
-    leaves, older = _leaves(rec, {m.id for m in members}, now)
+    absentees = sorted(((p.name, p.absent) for p in progress if p.absent), key=lambda pair: -pair[1])
+    leave_lines, older = _leaves(rec, leaves, assembler.starts, now)
+    earned = [p.progress.hours_earned for p in progress]
+    ranked = sorted(progress, key=lambda p: p.progress.hours_earned)
     return SchoolDigest(
         code=school.code, name=school.name, term=plan.name, now=now, tz=plan.tz, members=tuple(progress),
-        held=held, checkins=checkins, late=sum(p.progress.late for p in progress),
+        held=assembler.held, checkins=checkins, late=sum(p.progress.late for p in progress),
         excused=sum(p.progress.excused for p in progress), absentees=tuple(absentees), tasks=tasks,
-        reflections=reflections, photos=photos, flags=_flags(term, rec, members), leaves=tuple(leaves),
-        older_leaves=older, hours_required=plan.required_hours)
+        reflections=reflections, photos=photos, flags=assembler.flags(members), leaves=tuple(leave_lines),
+        older_leaves=older, hours_required=plan.required_hours,
+        hours_avg=round(sum(earned) / len(earned), 1) if earned else 0.0,
+        hours_full=sum(1 for h in earned if h >= plan.required_hours),
+        hours_short=tuple((p.name, p.progress.hours_earned) for p in ranked
+                          if p.progress.hours_earned < plan.required_hours),
+        overall=_overall(checkins, reflections, photos))
 
 
 def district_digest(term: TermInfo, schools: list[SchoolDigest], now: datetime) -> DistrictDigest:

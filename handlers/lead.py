@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,6 @@ from handlers.context import Context
 from handlers.digest import DIGEST_TITLE, district_figures, school_digest_figures
 from handlers.digest_figures import MemberProgress
 from handlers.hours import TaskStatus, task_done
-from storage.queries.digest import MemberRow
 from storage.queries.directory import SchoolInfo
 from storage.queries.outbox import enqueue
 
@@ -89,7 +89,7 @@ async def handle_district_progress(ctx: Context, session: AsyncSession) -> Reply
 class Owing:
     """A member and the tasks they owe now."""
 
-    member: MemberRow
+    member: Any  # a members row (storage.queries.digest)
     tasks: tuple[TaskStatus, ...]
 
 
@@ -109,7 +109,7 @@ def who_owes(members: tuple[MemberProgress, ...], now: datetime, tz: ZoneInfo) -
     return found
 
 
-def mention_for(member: MemberRow, platform: str) -> Mention:
+def mention_for(member: Any, platform: str) -> Mention:
     """How a group on `platform` can @ this member (its platform's userid; the simulator shows names)."""
     userid = {"dingtalk": member.dingtalk_userid, "wecom": member.wecom_userid}.get(platform)
     return Mention(name=member.name, userid=userid, mobile=member.mobile)

@@ -12,6 +12,7 @@ from sqlalchemy import event, select, update
 import bot.cli
 from bot.cli import main
 from handlers.digest import (
+    build_all_digests,
     build_district_digest,
     build_school_digest,
     build_school_digests,
@@ -53,7 +54,7 @@ SCHOOL_LX001 = """\
 刘洋 3月21日（周二，待）：外出培训
 
 【学时】要求 36，平均 4.5，已满 0 人
-刘洋 1、张明 5、李秀英 5、王丽华 7"""
+未满：刘洋 1、张明 5、李秀英 5、王丽华 7"""
 
 DISTRICT = """\
 全区研修进度
@@ -154,8 +155,7 @@ async def test_the_digest_queries_do_not_grow_with_schools_or_teachers(known: Da
         async with known.sessions() as s:
             term = await active_term(s)
             statements.clear()
-            await build_school_digests(s, term, DIGEST_AT)
-            await build_district_digest(s, term, DIGEST_AT)
+            await build_all_digests(s, term, DIGEST_AT)
         return len(statements)
 
     event.listen(known.engine.sync_engine, "before_cursor_execute", count)
@@ -172,7 +172,7 @@ async def test_the_digest_queries_do_not_grow_with_schools_or_teachers(known: Da
         after = await run()
     finally:
         event.remove(known.engine.sync_engine, "before_cursor_execute", count)
-    assert before == after <= 14  # two passes of a handful of set-wise queries each
+    assert before == after <= 9  # one pass: a handful of set-wise queries
 
 
 async def test_a_school_without_records_is_all_missing(seeded: Database) -> None:
@@ -261,3 +261,25 @@ def test_yanxiu_digest_names_a_wrong_school_code(tmp_path, capsys) -> None:
     asyncio.run(prepare(url))
     assert main(["digest", "--school", "NOPE", "--config", str(cfg)]) == 1
     assert capsys.readouterr().err.startswith("yanxiu: --school: no school with that code")
+
+
+async def test_long_lists_are_cut_to_the_ten_most_relevant(known: Database) -> None:
+    async with known.sessions() as s, s.begin():
+        school_id = await s.scalar(select(Person.school_id).where(Person.name == "孙晓梅"))
+        s.add_all(Person(school_id=school_id, name=f"新教师{n:02d}", role="teacher") for n in range(12))
+    async with known.sessions() as s:
+        text = (await build_school_digests(s, await active_term(s), DIGEST_AT))["LX002"]
+    absent = next(line for line in text.splitlines() if line.startswith("缺勤："))
+    assert absent.count("次") == 10 and absent.endswith(" 等 15 人")
+    assert absent.startswith("缺勤：赵建国 5 次、周海涛 5 次、新教师00 5 次")  # most absences first, then roster order
+    short = next(line for line in text.splitlines() if line.startswith("未满："))
+    assert short.count("、") == 9 and short.endswith(" 等 15 人")
+
+
+def test_done_means_what_progress_means() -> None:
+    from handlers.digest_figures import _DONE
+    from handlers.hours import TaskStatus, task_done
+
+    for state in ("accepted", "flagged", "draft", "missing", "partial"):
+        status = TaskStatus("t", "reflection", "t", DIGEST_AT, state, 0, 0, 1.0)
+        assert (state in _DONE) == task_done(status), state
