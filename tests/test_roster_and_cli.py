@@ -162,3 +162,29 @@ def test_the_spec_config_example_loads_and_env_overrides_secrets(tmp_path) -> No
     assert config.server.port == 9090
     assert config.dingtalk.app_secret.value == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(config) and "s3cr3t-value" not in str(config.dingtalk)
+
+
+def test_group_bind_with_a_wecom_webhook_never_prints_its_key(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)])
+    key = "fake-wecom-key-3f2a9c1e-0000-4000-8000-00000000abcd"
+    hook = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}"
+    assert main(["group", "bind", "--school", "LX002", "--platform", "wecom", "--conversation-id",
+                 "wrFAKECHATID000000000000000001", "--webhook", hook, "--config", str(cfg)]) == 0
+    assert main(["group", "list", "--config", str(cfg)]) == 0
+    assert main(["group", "bind", "--school", "NOPE", "--platform", "wecom", "--conversation-id",
+                 "wrOTHER", "--webhook", hook, "--config", str(cfg)]) == 1
+    shown = capsys.readouterr()
+    assert "wecom_webhook" in shown.out and "wrFAKECHATID000000000000000001" in shown.out
+    assert key not in shown.out and key not in shown.err
+
+    import asyncio
+
+    async def stored() -> tuple:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")
+        async with db.sessions() as s:
+            g = await s.scalar(select(ChatGroup).where(ChatGroup.platform == "wecom"))
+        await db.close()
+        return g.route_kind, g.route_url
+
+    assert asyncio.run(stored()) == ("wecom_webhook", hook)

@@ -157,6 +157,14 @@ class FakeWeCom:
     subscribes: list[dict[str, Any]] = field(default_factory=list)
     connections: asyncio.Queue[WsConnection] = field(default_factory=asyncio.Queue)
     answer_pings: bool = True
+    open_sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    closing: bool = False
+
+    async def close_sockets(self) -> None:
+        """Hang up on every client and take no new ones (the server can then shut down)."""
+        self.closing = True
+        for ws in list(self.open_sockets):
+            await ws.close()
 
     def expire_token(self) -> None:
         """WeCom invalidates the current token early (message/send then answers 42001)."""
@@ -232,9 +240,19 @@ class FakeWeCom:
             return web.Response(status=404)
         return web.Response(body=data, content_type="application/octet-stream")
 
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if self.closing:
+            return web.Response(status=503)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.open_sockets.add(ws)
+        try:
+            await self._serve(ws)
+        finally:
+            self.open_sockets.discard(ws)
+        return ws
+
+    async def _serve(self, ws: web.WebSocketResponse) -> None:
         conn = WsConnection(ws)
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -254,4 +272,3 @@ class FakeWeCom:
                 continue
             await ws.send_json({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"})
             await conn.inbox.put(frame)
-        return ws

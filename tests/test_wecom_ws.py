@@ -1,0 +1,148 @@
+"""The WeCom AI bot over its WebSocket long connection: a school without a public IP."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import create_app
+from bot.messages import OutgoingText
+from bot.platforms.wecom import ADAPTER
+from storage.models import Checkin, Inbound
+from tests.conftest import FakeClock
+from tests.wecom_fake import BOT_ID, BOT_SECRET, FakeWeCom, WsConnection, load, wecom_config
+
+FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "ack_timeout_s": 2.0}
+
+
+async def count(db: Any, model: Any) -> int:
+    async with db.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+async def fake(aiohttp_server: Any) -> AsyncIterator[FakeWeCom]:
+    fake = FakeWeCom()
+    server = await aiohttp_server(fake.app())
+    fake.base = str(server.make_url("")).rstrip("/")
+    yield fake
+    await fake.close_sockets()  # before the server closes: it waits for open handlers
+
+
+async def start_bot(aiohttp_client: Any, tmp_path: Any, db_url: str, clock: FakeClock,
+                    fake: FakeWeCom, **tuning: float) -> Any:
+    config = wecom_config(tmp_path, db_url, fake.base, mode="websocket",
+                          ws_url=fake.base.replace("http://", "ws://") + "/ws")
+    app = create_app(config, clock=clock)
+    ws = app[ADAPTER].ws
+    assert ws is not None
+    for name, value in {**FAST, **tuning}.items():
+        setattr(ws, name, value)
+    return await aiohttp_client(app)
+
+
+async def connection(fake: FakeWeCom) -> WsConnection:
+    return await asyncio.wait_for(fake.connections.get(), 5)
+
+
+def text_frame(userid: str, content: str, msgid: str, req_id: str) -> dict[str, Any]:
+    frame = copy.deepcopy(load("aibot_ws_text_frame.json"))
+    frame["headers"]["req_id"] = req_id
+    frame["body"].update(msgid=msgid, text={"content": content}, **{"from": {"userid": userid}})
+    return frame
+
+
+async def test_subscribe_answer_then_reconnect_after_a_drop(aiohttp_client: Any, tmp_path: Any,
+                                                            db_url: str, clock: FakeClock,
+                                                            seeded: Any, fake: FakeWeCom) -> None:
+    client = await start_bot(aiohttp_client, tmp_path, db_url, clock, fake)
+    assert client.server.app.router.resources()  # /wecom/bot is not served in websocket mode
+    assert all(r.canonical != "/wecom/bot" for r in client.server.app.router.resources())
+    conn = await connection(fake)
+    assert fake.subscribes == [{"bot_id": BOT_ID, "secret": BOT_SECRET}]
+
+    await conn.push(text_frame("wx-zhangming", "@研修助手 签到", "WS-MSG-1", "REQ-1"))
+    reply = await conn.next("aibot_respond_msg")
+    assert reply["headers"]["req_id"] == "REQ-1"
+    stream = reply["body"]["stream"]
+    assert reply["body"]["msgtype"] == "stream" and stream["finish"] is True
+    assert stream["id"] == "WS-MSG-1" and "张明 签到成功" in stream["content"]
+
+    await conn.ws.close()  # the gateway drops the link
+    again = await connection(fake)
+    assert len(fake.subscribes) == 2
+    await again.push(text_frame("wx-zhangming", "@研修助手 签到", "WS-MSG-1", "REQ-2"))  # redelivered
+    second = await again.next("aibot_respond_msg")
+    assert second["headers"]["req_id"] == "REQ-2" and second["body"]["stream"] == stream
+    await again.push(text_frame("wx-lixiuying", "进度", "WS-MSG-2", "REQ-3"))
+    progress = await again.next("aibot_respond_msg")
+    assert "签到：" in progress["body"]["stream"]["content"]
+    assert await count(seeded, Checkin) == 1
+    assert await count(seeded, Inbound) == 2
+
+
+async def test_the_fixture_frame_goes_through_the_same_path(aiohttp_client: Any, tmp_path: Any,
+                                                            db_url: str, clock: FakeClock,
+                                                            seeded: Any, fake: FakeWeCom) -> None:
+    await start_bot(aiohttp_client, tmp_path, db_url, clock, fake)
+    conn = await connection(fake)
+    await conn.push(load("aibot_ws_text_frame.json"))  # from an id not on the roster
+    reply = await conn.next("aibot_respond_msg")
+    assert reply["headers"]["req_id"] == "FAKE_REQ_ID_0001"
+    assert "花名册里还没有您" in reply["body"]["stream"]["content"]
+
+
+async def test_heartbeats_and_a_silent_gateway_means_reconnect(aiohttp_client: Any, tmp_path: Any,
+                                                               db_url: str, clock: FakeClock,
+                                                               seeded: Any, fake: FakeWeCom) -> None:
+    await start_bot(aiohttp_client, tmp_path, db_url, clock, fake, heartbeat_s=0.02)
+    conn = await connection(fake)
+    ping = await conn.next("ping")
+    assert ping["headers"]["req_id"]
+    fake.answer_pings = False  # the link goes quiet: two unanswered pings, then a new link
+    await connection(fake)
+    assert len(fake.subscribes) == 2
+
+
+async def test_a_refused_subscribe_is_retried_with_backoff(aiohttp_client: Any, tmp_path: Any,
+                                                           db_url: str, clock: FakeClock,
+                                                           seeded: Any, fake: FakeWeCom) -> None:
+    config = wecom_config(tmp_path, db_url, fake.base, mode="websocket",
+                          ws_url=fake.base.replace("http://", "ws://") + "/ws")
+    app = create_app(config, clock=clock)
+    ws = app[ADAPTER].ws
+    assert ws is not None
+    for name, value in FAST.items():
+        setattr(ws, name, value)
+    ws._secret = "not-the-secret"
+    await aiohttp_client(app)
+    async with asyncio.timeout(5):
+        while len(fake.subscribes) < 3:  # refused (40001), and tried again
+            await asyncio.sleep(0.01)
+    assert ws.connections == 0 and fake.connections.empty()
+    ws._secret = BOT_SECRET  # the operator fixes the secret
+    await connection(fake)
+    async with asyncio.timeout(5):
+        await ws.subscribed.wait()
+    assert ws.connections == 1
+    # secrets never show in what the client prints about itself
+    assert BOT_SECRET not in repr(ws) and BOT_SECRET not in repr(app[ADAPTER].replier)
+
+
+async def test_photo_replies_go_out_as_proactive_markdown(aiohttp_client: Any, tmp_path: Any,
+                                                          db_url: str, clock: FakeClock,
+                                                          seeded: Any, fake: FakeWeCom) -> None:
+    client = await start_bot(aiohttp_client, tmp_path, db_url, clock, fake)
+    replier = client.server.app[ADAPTER].replier
+    conn = await connection(fake)
+    outcome = await replier.reply({"via": "ws", "chatid": "wrFAKECHATID000000000000000001"},
+                                  OutgoingText("✅ 已收到第 1/3 张"))
+    assert outcome.kind == "ok"
+    frame = await conn.next("aibot_send_msg")
+    assert frame["body"] == {"chatid": "wrFAKECHATID000000000000000001", "msgtype": "markdown",
+                             "markdown": {"content": "✅ 已收到第 1/3 张"}}
