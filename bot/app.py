@@ -15,7 +15,11 @@ from bot.config import Config
 from bot.directory import Directory
 from bot.dispatch import Services
 from bot.downloads import PhotoDownloader
+from bot.lease import Lease
+from bot.outbox import Sender
 from bot.platforms import sim
+from bot.platforms.sim_route import SimRoute
+from bot.scheduler import Scheduler
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,8 @@ SERVICES = web.AppKey("services", Services)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 DOWNLOADER = web.AppKey("downloader", PhotoDownloader)
+SENDER = web.AppKey("sender", Sender)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
 
 
 def utc_now() -> datetime:
@@ -100,4 +106,23 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     from bot import dashboard  # /dashboard/… pages, /charts/…, 后台 links
 
     dashboard.install(app, config, services)
+    _install_scheduling(app, config, services)
     return app
+
+
+def _install_scheduling(app: web.Application, config: Config, services: Services) -> None:
+    """The outbox sender and the scheduler; started last, so every send route is registered."""
+    if config.sim.enabled:
+        services.routes.setdefault("sim", SimRoute(services.db, services.clock))
+    sender = app[SENDER] = Sender(services.db, services.routes, services.clock,
+                                  lease=Lease(services.db, "outbox", services.clock))
+    scheduler = app[SCHEDULER] = Scheduler(services, sender=sender)
+
+    async def scheduling_ctx(app: web.Application) -> AsyncIterator[None]:
+        await sender.start()
+        await scheduler.start()
+        yield
+        await scheduler.stop()
+        await sender.stop()
+
+    app.cleanup_ctx.append(scheduling_ctx)
