@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,12 +11,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import create_app
+from bot.app import DOWNLOADER, create_app
 from bot.messages import OutgoingText
 from bot.platforms.wecom import ADAPTER
-from storage.models import Checkin, Inbound
+from storage.models import Checkin, Inbound, Photo
 from tests.conftest import FakeClock
-from tests.wecom_fake import BOT_ID, BOT_SECRET, FakeWeCom, WsConnection, load, wecom_config
+from tests.wecom_fake import (
+    BOT_ID,
+    BOT_SECRET,
+    PNG,
+    FakeWeCom,
+    WsConnection,
+    load,
+    media_encrypt,
+    wecom_config,
+)
 
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "ack_timeout_s": 2.0}
 
@@ -146,3 +156,27 @@ async def test_photo_replies_go_out_as_proactive_markdown(aiohttp_client: Any, t
     frame = await conn.next("aibot_send_msg")
     assert frame["body"] == {"chatid": "wrFAKECHATID000000000000000001", "msgtype": "markdown",
                              "markdown": {"content": "✅ 已收到第 1/3 张"}}
+
+
+async def test_a_one_to_one_photo_is_opened_with_its_own_aeskey(aiohttp_client: Any, tmp_path: Any,
+                                                                db_url: str, clock: FakeClock,
+                                                                seeded: Any, fake: FakeWeCom) -> None:
+    client = await start_bot(aiohttp_client, tmp_path, db_url, clock, fake)
+    conn = await connection(fake)
+    aeskey = base64.b64encode(bytes(range(100, 132))).decode()  # per message, not the bot's key
+    fake.images["ws-photo.png"] = media_encrypt(PNG, aeskey)
+    frame = text_frame("wx-zhangming", "", "WS-IMG-1", "REQ-IMG")
+    body = frame["body"]
+    body.pop("text")
+    body.pop("chatid")
+    body.update(chattype="single", msgtype="image",
+                image={"url": f"{fake.base}/img/ws-photo.png", "aeskey": aeskey})
+    await conn.push(frame)
+    first = await conn.next("aibot_respond_msg")
+    assert "收到图片，正在保存" in first["body"]["stream"]["content"]
+
+    await client.server.app[DOWNLOADER].drain()
+    assert await count(seeded, Photo) == 1
+    later = await conn.next("aibot_send_msg")  # "第 1/3 张" goes to the teacher's 1:1 chat
+    assert later["body"]["chatid"] == "wx-zhangming"
+    assert "已收到第 1/3 张" in later["body"]["markdown"]["content"]

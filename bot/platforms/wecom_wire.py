@@ -327,7 +327,8 @@ def _parse_app(root: ET.Element, received_at: datetime) -> IncomingMessage | Ign
     if len(msg_id) > MAX_MSG_ID:
         raise _Malformed("MsgId")
     userid = _xml_text(root, "FromUserName")
-    text, images, unsupported = "", (), None
+    text, unsupported = "", None
+    images: tuple[ImageRef, ...] = ()
     if msgtype == "text":
         text = _xml_text(root, "Content", required=False)
     elif msgtype == "image":

@@ -115,17 +115,21 @@ class WeComWsClient:
                 self._acks.clear()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                    break
-                continue
-            try:
-                frame = json.loads(msg.data)
-            except ValueError:
-                continue
-            if isinstance(frame, dict):
-                self._on_frame(frame)
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                        break
+                    continue
+                try:
+                    frame = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if isinstance(frame, dict):
+                    self._on_frame(frame)
+        finally:
+            for fut in self._acks.values():  # no ack can come on a closed link: stop waiting
+                fut.cancel()
 
     def _on_frame(self, frame: Mapping[str, Any]) -> None:
         req_id = wire.frame_req_id(frame)
