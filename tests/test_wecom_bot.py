@@ -272,3 +272,36 @@ async def test_the_fetcher_decrypts_ai_bot_images_and_refuses_what_it_should(
     big = await fetcher.fetch(ImageRef(f"{fake.base}/img/big.bin"))
     assert isinstance(big, FetchError) and big.reason == "image too large"
     assert fake.image_gets == before + 1
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=X", True),
+    ("https://qyapi.weixin.qq.com:443/cgi-bin/aibot/response?response_code=X", True),
+    ("http://qyapi.weixin.qq.com/cgi-bin/aibot/response", False),
+    ("https://qyapi.weixin.qq.com.evil.example/cgi-bin/aibot/response", False),
+    ("https://user@qyapi.weixin.qq.com/cgi-bin/aibot/response", False),
+    ("https://qyapi.weixin.qq.com\\@evil.example/cgi-bin/aibot/response", False),
+    ("https://qyapi.weixin.qq.com:8443/cgi-bin/aibot/response", False),
+    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x", False),
+    ("https://qyapi.weixin.qq.com/cgi-bin/aibot/response\n", False),
+    (None, False),
+])
+def test_only_the_api_origin_response_url_is_trusted(url: Any, allowed: bool) -> None:
+    assert wire.is_response_url(url, "https://qyapi.weixin.qq.com") is allowed
+
+
+def test_wire_helpers_cut_utf8_safely_and_read_webhook_keys() -> None:
+    assert wire.webhook_key("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc",
+                            "https://qyapi.weixin.qq.com") == "abc"
+    for bad in ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=",
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=a&key=b",
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=a&debug=1",
+                "https://other.example/cgi-bin/webhook/send?key=abc", None):
+        assert wire.webhook_key(bad, "https://qyapi.weixin.qq.com") is None
+    cut = wire.truncate_utf8("研修" * 10, 10)
+    assert len(cut.encode()) <= 10 and cut.endswith("…")
+    parts = wire.split_utf8_lines("第一行\n" + "长" * 30 + "\n末行", 20)
+    assert all(len(p.encode()) <= 20 for p in parts) and "".join(parts).replace("\n", "") == \
+        ("第一行" + "长" * 30 + "末行")
+    assert wire.strip_bot_mention("@研修助手 签到") == "签到"
+    assert wire.strip_bot_mention("＠研修助手　進度") == "進度"

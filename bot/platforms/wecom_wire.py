@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -70,20 +71,33 @@ class _Malformed(Exception):
 # ---------------------------------------------------------------- origins and URLs
 
 
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\\]")  # urlsplit drops some; others read "\\" as "/"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+@lru_cache(maxsize=16)
+def _origin_of(base: str) -> tuple[str, str, int] | None:
+    try:
+        b = urlsplit(base)
+        scheme = b.scheme.lower()
+        return (scheme, b.hostname or "", b.port or _DEFAULT_PORTS.get(scheme, 0)) if b.hostname else None
+    except ValueError:
+        return None
+
+
 def same_origin(url: str, base: str) -> bool:
     """True iff `url` has exactly the scheme, host and port of `base` (and no userinfo)."""
-    if not isinstance(url, str) or any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in url):
+    if not isinstance(url, str) or _UNSAFE_URL_CHARS.search(url):
         return False
     try:
-        u, b = urlsplit(url), urlsplit(base)
-        u_port, b_port = u.port, b.port
+        u = urlsplit(url)
+        u_port = u.port
     except ValueError:
         return False
-    defaults = {"https": 443, "http": 80}
     scheme = u.scheme.lower()
-    return (scheme in defaults and scheme == b.scheme.lower() and "@" not in u.netloc
-            and bool(u.hostname) and u.hostname == b.hostname
-            and (u_port or defaults[scheme]) == (b_port or defaults[scheme]))
+    if scheme not in _DEFAULT_PORTS or "@" in u.netloc or not u.hostname:
+        return False
+    return (scheme, u.hostname, u_port or _DEFAULT_PORTS[scheme]) == _origin_of(base)
 
 
 def is_response_url(url: Any, api_base: str) -> bool:
