@@ -145,3 +145,15 @@ async def test_an_image_is_fetched_with_media_get(app: Any, fake: FakeWeCom, see
     assert "已收到第 1/3 张" in fake.sends[-1]["text"]["content"] and len(fake.sends) == 2
     missing = await fetcher.fetch(ImageRef("media:NOPE"))
     assert isinstance(missing, FetchError) and not missing.retry and "40007" in missing.reason
+
+
+async def test_a_long_reply_goes_out_in_parts_cut_at_line_ends(app: Any, fake: FakeWeCom) -> None:
+    from bot.messages import OutgoingText
+
+    lines = [f"第{i}位老师：三月研修心得未提交，照片 0/3 张。" for i in range(60)]
+    outcome = await app.server.app[ADAPTER].replier.reply(
+        {"via": "app", "touser": "wx-wanglihua"}, OutgoingText("\n".join(lines)))
+    assert outcome.kind == "ok" and len(fake.sends) > 1
+    contents = [s["text"]["content"] for s in fake.sends]
+    assert all(len(c.encode()) <= 2048 for c in contents)
+    assert "\n".join(contents).split("\n") == lines

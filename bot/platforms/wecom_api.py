@@ -22,6 +22,7 @@ from bot.messages import ImageRef, OutgoingText
 from bot.outbound import OK, FetchError, SendOutcome
 from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom_crypto import CryptoError, decrypt_media
+from bot.textsplit import split_text
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class WeComApi:
 
     async def send_app_text(self, touser: str, content: str) -> SendOutcome:
         """Send text to one member through the app; long text goes in ≤ 2048-byte parts."""
-        parts = wire.split_utf8_lines(content, wire.APP_TEXT_MAX_BYTES)
+        parts = split_text(content, wire.APP_TEXT_MAX_BYTES)
         for n, part in enumerate(parts):
             outcome = await self._send_app_part(touser, part)
             if outcome.kind != "ok":

@@ -130,28 +130,6 @@ def truncate_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
     return raw[:max(room, 0)].decode("utf-8", "ignore") + ellipsis
 
 
-def split_utf8_lines(text: str, max_bytes: int) -> list[str]:
-    """Split at line boundaries into parts of at most max_bytes; an overlong line is cut
-    between characters."""
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate.encode("utf-8")) <= max_bytes:
-            current = candidate
-            continue
-        if current:
-            parts.append(current)
-        while len(line.encode("utf-8")) > max_bytes:
-            head = line.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
-            parts.append(head)
-            line = line[len(head):]
-        current = line
-    if current or not parts:
-        parts.append(current)
-    return parts
-
-
 # ---------------------------------------------------------------- AI bot (§2b, §2c)
 
 _LEADING_MENTION = re.compile(r"\A\s*[@＠][^\s@＠]+(?:\s+|\Z)")
