@@ -72,4 +72,4 @@ class Lease:
         try:
             await self.db.write(lambda s: release_lease(s, self.name, self.holder))
         except Exception as exc:
-            log.warning("lease %s: release failed (%s)", self.name, type(exc).__name__)
+            log.warning("lease %s: release failed (%s: %s)", self.name, type(exc).__name__, exc)

@@ -92,6 +92,7 @@ class Sender:
         self._keys: dict[str, _Key] = {}
         self._inflight: set[int] = set()  # claimed by this process, not yet settled
         self._wake = asyncio.Event()
+        self._pumping = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
 
@@ -156,6 +157,10 @@ class Sender:
 
     async def pump(self) -> int:
         """Claim due rows and hand them to their rate keys' workers; returns how many."""
+        async with self._pumping:  # the background loop and drain() take turns
+            return await self._pump()
+
+    async def _pump(self) -> int:
         if self.lease is not None and not await self.lease.hold():
             return 0
         now = self.clock()

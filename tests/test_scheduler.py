@@ -104,8 +104,8 @@ async def bot_lines(db: Database, conversation_id: str) -> list[str]:
             .order_by(SimMessage.id))).all())
 
 
-async def test_a_month_of_sends_matches_plan_show(aiohttp_client: Any, config: Config, clock: FakeClock,
-                                                  term_db: Database, spec_plan_text: str) -> None:
+async def test_a_month_of_sends_matches_plan_show(
+        config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str, aiohttp_client: Any) -> None:
     sends = march_sends(spec_plan_text)
     assert Counter(s["kind"] for s in sends) == {"theme": 1, "session_reminder": 9, "school_digest": 5,
                                                   "district_digest": 4, "deadline_reminder": 3}
@@ -145,7 +145,7 @@ async def test_a_month_of_sends_matches_plan_show(aiohttp_client: Any, config: C
 
 
 async def test_a_restart_sends_nothing_twice_and_catches_up_within_grace(
-        aiohttp_client: Any, config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str) -> None:
+        config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str, aiohttp_client: Any) -> None:
     sends = march_sends(spec_plan_text)
     clock.now = local(2023, 3, 1, 0, 0)
     first = await start_app(aiohttp_client, config, clock)
@@ -177,7 +177,7 @@ async def test_a_restart_sends_nothing_twice_and_catches_up_within_grace(
 
 
 async def test_two_schedulers_on_one_database_send_each_occurrence_once(
-        aiohttp_client: Any, config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str) -> None:
+        config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str, aiohttp_client: Any) -> None:
     sends = march_sends(spec_plan_text)
     clock.now = local(2023, 3, 1, 0, 0)
     a = await start_app(aiohttp_client, config, clock)
@@ -195,8 +195,8 @@ async def test_two_schedulers_on_one_database_send_each_occurrence_once(
         assert len(await bot_lines(term_db, conv)) == count  # each occurrence reached the chat once
 
 
-async def test_a_reloaded_plan_replaces_the_timers(aiohttp_client: Any, config: Config, clock: FakeClock,
-                                                   term_db: Database, spec_plan_text: str) -> None:
+async def test_a_reloaded_plan_replaces_the_timers(
+        config: Config, clock: FakeClock, term_db: Database, spec_plan_text: str, aiohttp_client: Any) -> None:
     clock.now = local(2023, 3, 15, 12, 0)
     client = await start_app(aiohttp_client, config, clock)
     scheduler = client.app[SCHEDULER]
@@ -225,7 +225,7 @@ async def test_a_reloaded_plan_replaces_the_timers(aiohttp_client: Any, config: 
 
 
 async def test_a_deadline_reminder_mentions_only_who_still_owes(
-        aiohttp_client: Any, config: Config, clock: FakeClock, term_db: Database) -> None:
+        config: Config, clock: FakeClock, term_db: Database, aiohttp_client: Any) -> None:
     async with term_db.sessions() as s, s.begin():
         people = {p.name: p for p in (await s.scalars(select(Person))).all()}
         tasks = {t.key: t.id for t in (await s.scalars(select(Task))).all()}
@@ -274,7 +274,7 @@ def test_a_mention_uses_the_groups_platform_identity() -> None:
 
 
 async def test_a_send_missed_beyond_grace_is_recorded_once_and_never_sent(
-        aiohttp_client: Any, config: Config, clock: FakeClock, term_db: Database) -> None:
+        config: Config, clock: FakeClock, term_db: Database, aiohttp_client: Any) -> None:
     clock.now = local(2023, 3, 1, 8, 0) + timedelta(minutes=121)  # the theme was due at 08:00
     client = await start_app(aiohttp_client, config, clock)
     await client.app[SENDER].drain()
