@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -144,7 +144,7 @@ async def photo(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={**HEADERS, "Content-Type": allowed[0]})
 
 
-def chart_view(files_dir: Path) -> Callable[[web.Request], object]:
+def chart_view(files_dir: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     folder = charts_dir(files_dir)
 
     async def chart(request: web.Request) -> web.StreamResponse:

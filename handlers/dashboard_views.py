@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,7 +68,7 @@ class TeacherView:
     progress: Progress
     evidence: Evidence
     tasks: list[TaskEvidence]
-    tz: object
+    tz: ZoneInfo
     now: datetime
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurrence, Submission
@@ -19,8 +19,8 @@ from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurre
 MEMBER_ROLES = ("teacher", "school_lead")  # as storage.queries.digest: whose completion counts
 
 
-def _is_member(school_id: int | None) -> list:  # type: ignore[type-arg]
-    conds = [Person.school_id.is_not(None), Person.role.in_(MEMBER_ROLES)]
+def _is_member(school_id: int | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [Person.school_id.is_not(None), Person.role.in_(MEMBER_ROLES)]
     if school_id is not None:
         conds.append(Person.school_id == school_id)
     return conds
