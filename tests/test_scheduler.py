@@ -27,7 +27,7 @@ from storage.queries.directory import PersonInfo
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.sched import receiving_groups
 from storage.queries.terms import save_plan
-from tests.conftest import FakeClock, local, seed
+from tests.conftest import FakeClock, SimChat, local, seed
 
 LOADED = local(2023, 2, 28, 20, 0)  # the plan was loaded the evening before term starts
 DISTRICT = "sim-group-district"
@@ -284,3 +284,23 @@ async def test_a_send_missed_beyond_grace_is_recorded_once_and_never_sent(
     await client.app[SCHEDULER].fire_due()
     await client.app[SENDER].drain()
     assert len(await outbox(term_db)) == 2 and await bot_lines(term_db, "sim-group-LX001") == []
+
+
+async def test_the_district_admin_binds_a_district_group_that_gets_the_district_digest(
+        chat: SimChat, seeded: Database, clock: FakeClock, digest_builders: None) -> None:
+    refused = await chat.say("王丽华", "绑定 全区", school="DIST")
+    assert "只有区管理员" in refused
+    usage = await chat.say("钱志强", "绑定", school="DIST")
+    assert "绑定 全区" in usage
+    ok = await chat.say("钱志强", "@研修助手 绑定 全区", school="DIST")
+    assert ok == "本群已设为全区研修工作群。全区进度汇总会发到这里。"
+    async with seeded.sessions() as s:
+        group = await s.scalar(select(ChatGroup).where(ChatGroup.conversation_id == "sim-group-DIST"))
+    assert group is not None and group.school_id is None and group.bound_at is not None
+
+    clock.now = local(2023, 3, 13, 8, 30)  # Monday: the district digest
+    app = chat.client.app
+    await app[SCHEDULER].fire_due()
+    await app[SENDER].drain()
+    assert (await bot_lines(seeded, "sim-group-DIST"))[-2:] == [ok, "全区进度 2023-03-13"]
+    assert not any(line.startswith("全区进度") for line in await bot_lines(seeded, "sim-group-LX001"))
