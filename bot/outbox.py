@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,6 +72,12 @@ class _Key:
     rows: deque[DueRow] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
     blocked_until: datetime | None = None
+    groups: set[int] = field(default_factory=set)  # groups seen sending through this key
+
+    def busy(self, now: datetime) -> bool:
+        """A minute of work is queued already, or the key waits out a penalty."""
+        return len(self.rows) >= max(self.route.per_minute, 1) or (
+            self.blocked_until is not None and now < self.blocked_until)
 
 
 class Sender:
@@ -164,11 +170,14 @@ class Sender:
         if self.lease is not None and not await self.lease.hold():
             return 0
         now = self.clock()
-        async with self.db.sessions() as session:
-            candidates = await q.due_rows(session, now, self.batch)
+        busy = {g for key in self._keys.values() if key.busy(now) for g in key.groups}
+        async with self.db.sessions() as session:  # busy groups left out: no head-of-line blocking
+            candidates = await q.due_rows(session, now, self.batch, skip_groups=busy)
         wanted: list[tuple[DueRow, str, SendRoute]] = []
         no_route: list[int] = []
         unknown: list[int] = []
+        oversized: list[tuple[int, int]] = []
+        planned: Counter[str] = Counter()
         for row in candidates:
             if row.id in self._inflight:
                 continue
@@ -179,18 +188,25 @@ class Sender:
             if route is None:
                 unknown.append(row.id)
                 continue
+            if q.too_long(row.text, row.mentions, max_bytes_of(route)):
+                oversized.append((row.id, max_bytes_of(route)))  # cut into parts, sent next pump
+                continue
             name = self._key_for(row, route)
             key = self._keys.get(name)
-            if key is not None and (len(key.rows) >= max(route.per_minute, 1) or self._blocked(key, now)):
-                continue  # a minute of work is queued already, or the key is waiting out a penalty
+            queued = planned[name] + (len(key.rows) if key is not None else 0)
+            if queued >= max(route.per_minute, 1) or (key is not None and key.busy(now)):
+                continue  # a minute of work is queued already, or the key waits out a penalty
+            planned[name] += 1
             wanted.append((row, name, route))
 
         async def claim_unit(session: AsyncSession) -> set[int]:
             await q.close_unsendable(session, no_route, "skipped", "no_route: group has no send route")
             await q.close_unsendable(session, unknown, "failed", "no_route: route kind not available")
+            for row_id, max_bytes in oversized:
+                await q.split_oversized(session, row_id, max_bytes)
             return await q.claim(session, [row.id for row, _, _ in wanted])
 
-        claimed = await self.db.write(claim_unit) if (wanted or no_route or unknown) else set()
+        claimed = await self.db.write(claim_unit) if (wanted or no_route or unknown or oversized) else set()
         for row, name, route in wanted:
             if row.id not in claimed:
                 continue  # another process took it first
@@ -199,9 +215,10 @@ class Sender:
                 key = self._keys[name] = _Key(route, self.limiter_factory(route.per_minute))
             self._inflight.add(row.id)
             key.rows.append(row)
+            key.groups.add(row.group_id)
             if key.worker is None or key.worker.done():
                 key.worker = asyncio.create_task(self._work(name, key), name=f"outbox-{name[:40]}")
-        return len(claimed)
+        return len(claimed) + len(oversized)
 
     def _blocked(self, key: _Key, now: datetime) -> bool:
         return key.blocked_until is not None and now < key.blocked_until

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy import select, update
 
 from bot.lease import Lease
@@ -307,3 +309,51 @@ def test_the_limiter_never_lets_more_than_per_minute_through(tmp_path: Path) -> 
     first_group = [t for m, t in zip(route.received, route.times, strict=True)
                    if m.conversation_id == "sim-group-LX001"]
     assert first_group[-1] - first_group[0] >= 14 * 12  # 15 sends spaced a fifth of a minute apart
+
+
+async def test_a_long_row_enqueued_whole_is_cut_before_it_is_sent(seeded: Database, clock: FakeClock) -> None:
+    gid = (await group_ids(seeded))[0]
+    text = "\n".join(f"{i:02d} 兰西县第一小学：签到 12/14，心得 3/4 已通过，照片 2/3 张" for i in range(30))
+    await put(seeded, clock, gid, "manual:20230310T080000", text=text, mentions=[Mention("刘洋")])
+    route = FakeRoute(max_bytes=400)  # e.g. `yanxiu digest --send` used plain enqueue
+    sender = Sender(seeded, {"fake": route}, clock)
+    await sender.drain()
+    await sender.drain()
+    assert "\n".join(m.text for m in route.received) == text
+    assert all(len(m.text.encode()) + len("@刘洋 ".encode()) <= 400 for m in route.received)
+    assert [bool(m.mentions) for m in route.received] == [False] * (len(route.received) - 1) + [True]
+    stored = await rows(seeded)
+    assert len(stored) == len(route.received) > 1 and {r.state for r in stored} == {"sent"}
+    assert [r.ref for r in stored][1:3] == ["manual:20230310T080000#1.2", "manual:20230310T080000#1.3"]
+
+
+class Gate:
+    """A limiter that lets nothing through until opened: a robot busy for the whole test."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+
+    async def acquire(self, amount: float = 1) -> None:
+        await self.open.wait()
+
+
+async def test_a_busy_robot_does_not_hold_up_other_groups(seeded: Database, clock: FakeClock) -> None:
+    a, b = await group_ids(seeded)
+    async with seeded.sessions() as s, s.begin():
+        await s.execute(update(ChatGroup).where(ChatGroup.id == a).values(route_kind="slow"))
+    for n in range(30):
+        await put(seeded, clock, a, f"a{n}")
+    await put(seeded, clock, b, "b")  # queued after all of a's
+    slow, fast = FakeRoute(kind="slow", per_minute=5), FakeRoute()
+    sender = Sender(seeded, {"slow": slow, "fake": fast}, clock, batch=10,
+                    limiter_factory=lambda n: Gate() if n == 5 else AsyncLimiter(1000, 1))
+    assert await sender.pump() == 5  # a minute of a's work is queued; the rest waits in the table
+    assert await sender.pump() == 1  # a's group is left out now, so b's row is reached
+    for _ in range(100):
+        if fast.received:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.text for m in fast.received] == ["你好"] and slow.received == []
+    await sender.stop()  # a's claimed rows go back to the table untried
+    assert Counter((r.group_id, r.state, r.attempts) for r in await rows(seeded)) == {
+        (a, "pending", 0): 30, (b, "sent", 1): 1}

@@ -23,7 +23,7 @@ from storage.models import ChatGroup, Outbox
 from storage.queries.common import insert_if_absent
 
 PART_SEPARATOR = "#"
-_PART_SUFFIX = re.compile(r"#\d+$")
+_PART_SUFFIX = re.compile(r"#[\d.]+$")  # "#2" made at enqueue, "#57.2" made at send time
 
 
 def mentions_json(mentions: Sequence[Mention]) -> list[dict[str, str | None]]:
@@ -82,6 +82,33 @@ async def enqueue_split(session: AsyncSession, *, kind: str, ref: str, group_id:
     return created
 
 
+def too_long(text: str, mentions: Sequence[Mention], max_bytes: int) -> bool:
+    return len(text.encode("utf-8")) + mention_reserve(mentions) > max_bytes
+
+
+async def split_oversized(session: AsyncSession, outbox_id: int, max_bytes: int) -> int:
+    """A pending row too long for its route (enqueued without `enqueue_split`), cut in place.
+
+    It keeps the first part; the others become rows `ref#<id>.2`, `ref#<id>.3`… due with it,
+    created in the same transaction, so no part can be sent twice or lost. Returns the parts.
+    """
+    row = await session.get(Outbox, outbox_id)
+    if row is None or row.state != "pending":
+        return 0
+    mentions = mentions_from_json(row.mentions)
+    parts = split_text(row.text, max(max_bytes - mention_reserve(mentions), max_bytes // 2))
+    row.text = parts[0]
+    if len(parts) > 1:
+        row.mentions = []
+    for number, part in enumerate(parts[1:], start=2):
+        await enqueue(session, kind=row.kind, ref=f"{row.ref}{PART_SEPARATOR}{row.id}.{number}",
+                      group_id=row.group_id, text=part, now=row.created_at, markdown=row.markdown,
+                      title=row.title, mentions=mentions if number == len(parts) else (),
+                      send_at=row.next_attempt_at)
+    await session.flush()
+    return len(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class DueRow:
     """An outbox row that is due, with what its group's route needs to send it."""
@@ -104,14 +131,18 @@ class DueRow:
     route_secret: str | None
 
 
-async def due_rows(session: AsyncSession, now: datetime, limit: int) -> list[DueRow]:
-    """Pending rows whose time has come, oldest first (PostgreSQL: rows others lock are passed)."""
+async def due_rows(session: AsyncSession, now: datetime, limit: int,
+                   skip_groups: Iterable[int] = ()) -> list[DueRow]:
+    """Pending rows whose time has come, oldest first, leaving out `skip_groups` (busy ones)."""
     stmt = (select(Outbox, ChatGroup.platform, ChatGroup.conversation_id, ChatGroup.route_kind,
                    ChatGroup.route_url, ChatGroup.route_secret)
             .join(ChatGroup, ChatGroup.id == Outbox.group_id)
             .where(Outbox.state == "pending", Outbox.next_attempt_at <= now)
             .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
             .with_for_update(skip_locked=True, of=Outbox))
+    skip = list(skip_groups)
+    if skip:
+        stmt = stmt.where(Outbox.group_id.not_in(skip))
     rows = (await session.execute(stmt)).all()
     return [DueRow(o.id, o.kind, o.ref, o.group_id, o.text, o.markdown, o.title,
                    mentions_from_json(o.mentions), o.image_path, o.attempts, o.next_attempt_at,
