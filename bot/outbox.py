@@ -99,6 +99,7 @@ class Sender:
         self._inflight: set[int] = set()  # claimed by this process, not yet settled
         self._wake = asyncio.Event()
         self._pumping = asyncio.Lock()
+        self._recover_from: str | None = None  # set when the lease became ours
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
 
@@ -153,10 +154,16 @@ class Sender:
 
     async def _recover(self, previous: str | None) -> None:
         """The lease became ours: rows another sender left in 'sending' were never confirmed."""
+        self._recover_from = previous or "an earlier sender"
+
+    async def _recover_pending(self) -> None:
+        """Return those rows to pending (done on the next pump, so a failure is retried)."""
         keep = set(self._inflight)
         count = await self.db.write(lambda s: q.recover_sending(s, keep))
         if count:
-            log.warning("outbox: %d rows left 'sending' by %s returned to pending", count, previous)
+            log.warning("outbox: %d rows left 'sending' by %s returned to pending", count,
+                        self._recover_from)
+        self._recover_from = None
 
     def _key_for(self, row: DueRow, route: SendRoute) -> str:
         return f"{route.kind}:{route.rate_key(to_message(row))}"
@@ -169,6 +176,8 @@ class Sender:
     async def _pump(self) -> int:
         if self.lease is not None and not await self.lease.hold():
             return 0
+        if self._recover_from is not None:
+            await self._recover_pending()
         now = self.clock()
         busy = {g for key in self._keys.values() if key.busy(now) for g in key.groups}
         async with self.db.sessions() as session:  # busy groups left out: no head-of-line blocking
