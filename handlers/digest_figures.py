@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -167,6 +168,8 @@ class _Assembler:
         self.plan = term.plan
         self.held = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
         self.starts = {i.id: i.occurrence.starts_at for i in term.occurrences}
+        in_time_order = sorted(term.occurrences, key=lambda i: i.occurrence.starts_at)
+        self.rank = {info.id: n for n, info in enumerate(in_time_order)}
         self.excused: dict[int, int] = defaultdict(int)
         for leave in rec.leaves:
             starts = self.starts.get(leave.occurrence_id)
@@ -245,16 +248,17 @@ def _task_summaries(specs: tuple[TaskSpec, ...], members: list[MemberProgress]) 
                              tuple(short[i]), tuple(missing[i])) for i, spec in enumerate(specs))
 
 
-def _leaves(rec: DigestRecords, leaves: list[LeaveRow], starts: dict[int, datetime],
-            now: datetime) -> tuple[list[LeaveLine], int]:
+def _leaves(assembler: _Assembler, leaves: list[LeaveRow]) -> tuple[list[LeaveLine], int]:
     """The last LEAVE_LINES leaves that excuse something (upcoming ones always), and how many older."""
-    dated = sorted(((starts[leave.occurrence_id], leave) for leave in leaves
-                    if not leave.attended and leave.occurrence_id in starts), key=lambda pair: pair[0])
-    upcoming = sum(1 for at, _ in dated if at > now)
-    room = max(LEAVE_LINES - upcoming, 0)
-    past = len(dated) - upcoming
+    rank = assembler.rank  # occurrences in time order: the first `held` have started
+    dated = sorted(((rank[leave.occurrence_id], leave) for leave in leaves
+                    if not leave.attended and leave.occurrence_id in rank), key=itemgetter(0))
+    past = sum(1 for order, _ in dated if order < assembler.held)
+    room = max(LEAVE_LINES - (len(dated) - past), 0)
     kept = dated[past - min(room, past):]
-    lines = [LeaveLine(rec.names[leave.person_id], at, _short(leave.reason), at > now) for at, leave in kept]
+    starts, now, names = assembler.starts, assembler.now, assembler.rec.names
+    lines = [LeaveLine(names[leave.person_id], starts[leave.occurrence_id], _short(leave.reason),
+                       starts[leave.occurrence_id] > now) for _, leave in kept]
     return lines, past - min(room, past)
 
 
@@ -280,7 +284,7 @@ def school_digests(term: TermInfo, rec: DigestRecords, now: datetime) -> list[Sc
 
 def _school_digest(assembler: _Assembler, school: SchoolRow, members: list[MemberRow],
                    leaves: list[LeaveRow]) -> SchoolDigest:
-    rec, now, plan = assembler.rec, assembler.now, assembler.plan
+    now, plan = assembler.now, assembler.plan
     progress = [assembler.member(m) for m in members]
     tasks = _task_summaries(plan.tasks, progress)
     reflections = sum((t.done for t in tasks if t.kind == "reflection"), NO_RATE)
@@ -288,7 +292,7 @@ def _school_digest(assembler: _Assembler, school: SchoolRow, members: list[Membe
     checkins = Rate(sum(min(p.progress.attended, p.checkins_due) for p in progress),
                     sum(p.checkins_due for p in progress))
     absentees = sorted(((p.name, p.absent) for p in progress if p.absent), key=lambda pair: -pair[1])
-    leave_lines, older = _leaves(rec, leaves, assembler.starts, now)
+    leave_lines, older = _leaves(assembler, leaves)
     earned = [p.progress.hours_earned for p in progress]
     ranked = sorted(progress, key=lambda p: p.progress.hours_earned)
     return SchoolDigest(
