@@ -103,9 +103,10 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
         from bot.platforms import wecom
 
         wecom.install(app, config, services, HTTP)
-    from bot import dashboard  # /dashboard/… pages, /charts/…, 后台 links
+    from bot import dashboard, digest_charts  # /dashboard/…, /charts/…, 后台 links, charts
 
     dashboard.install(app, config, services)
+    digest_charts.install(app, config, services)
     _install_scheduling(app, config, services)
     return app
 
