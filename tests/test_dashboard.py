@@ -214,3 +214,20 @@ async def test_the_teacher_page_shows_checkin_times_reflection_text_and_photos(
     assert missing.status == 403
     async with seeded.sessions() as s:
         assert (await s.scalar(select(Photo.sha256).where(Photo.sha256 == sha))) == sha
+
+
+def test_the_link_reply_reads_well_in_markdown_too() -> None:
+    from datetime import UTC, datetime
+
+    from bot.messages import Reply
+    from bot.render import DEFAULT_TZ, render_reply
+    from storage.queries.directory import SchoolInfo
+
+    data = {"url": "https://yanxiu.example.org/dashboard/?t=1.school%3A1.1.ab", "hours": 12.0, "tz": DEFAULT_TZ,
+            "expires_at": datetime(2023, 3, 18, 4, 0, tzinfo=UTC), "school": SchoolInfo(1, "LX001", "第一_小学"),
+            "title": "数据后台"}
+    md = render_reply(Reply("dashboard_link", data), markdown=True)
+    assert md.text.startswith("[打开第一\\_小学数据后台](https://yanxiu.example.org/dashboard/?t=1.school%3A1.1.ab)")
+    assert "到 3月18日 12:00" in md.text and md.title == "数据后台"
+    plain = render_reply(Reply("dashboard_link", {**data, "school": None}))
+    assert plain.text.splitlines()[:2] == ["全区数据后台（只读）：", data["url"]]
