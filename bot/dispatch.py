@@ -22,7 +22,7 @@ from bot.render import render_reply
 from bot.router import parse_command
 from handlers.context import Context
 from handlers.help import help_reply
-from handlers.registry import ROUTES
+from handlers.registry import ROUTES, Route
 from storage.db import Database
 from storage.queries.inbound import claim_inbound, remember_reply, stored_reply
 
@@ -54,25 +54,26 @@ class Dispatched:
     duplicate: bool
 
 
-def choose_reply_fn(ctx: Context) -> Callable[[Context, AsyncSession], Awaitable[Reply]]:
+def choose_route(ctx: Context) -> Route:
+    """The handler for this message: its verb's, or a fixed reply (refusal, help)."""
     verb = ctx.command.verb
-
-    async def fixed(reply: Reply) -> Reply:
-        return reply
-
     if ctx.msg.unsupported:
-        return lambda c, s: fixed(Reply("unsupported", {"kind": ctx.msg.unsupported}))
+        return _fixed(Reply("unsupported", {"kind": ctx.msg.unsupported}))
     if ctx.person is None:
-        return lambda c, s: fixed(Reply("unknown_sender", {"sender": ctx.msg.sender_name,
-                                                           "is_group": ctx.msg.is_group}))
+        return _fixed(Reply("unknown_sender", {"sender": ctx.msg.sender_name, "is_group": ctx.msg.is_group}))
     route = ROUTES.get(verb)
     if route is None:
-        unknown = ctx.command.text if verb == "unknown" else None
-        return lambda c, s: fixed(help_reply(ctx, unknown=unknown))
+        return _fixed(help_reply(ctx, unknown=ctx.command.text if verb == "unknown" else None))
     if not ctx.has_role(route.role):
-        return lambda c, s: fixed(Reply("not_allowed", {"verb": verb, "role": ctx.role,
-                                                        "needed": route.role}))
-    return route.handler
+        return _fixed(Reply("not_allowed", {"verb": verb, "role": ctx.role, "needed": route.role}))
+    return route
+
+
+def _fixed(reply: Reply) -> Route:
+    async def answer(ctx: Context, session: AsyncSession | None) -> Reply:
+        return reply
+
+    return Route("teacher", answer, read_only=True)  # type: ignore[arg-type]
 
 
 async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool = False,
@@ -88,13 +89,19 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
     ctx = Context(msg=msg, command=command, now=services.clock(), person=person, group=group,
                   school=school, term=await directory.term(), directory=directory,
                   files_dir=services.files_dir, max_photo_bytes=services.max_photo_bytes)
-    handler = choose_reply_fn(ctx)
+    route = choose_route(ctx)
+    ready: Reply | None = None
+    if route.read_only:
+        # a read-only verb (进度, 本校进度, 全区进度…) runs outside the single writer, so
+        # a district digest never holds up the check-ins queued behind it
+        async with services.db.sessions() as read_session:
+            ready = await route.handler(ctx, read_session)
 
     async def unit(session: AsyncSession) -> Dispatched:
         if not await claim_inbound(session, msg.platform, msg.msg_id, ctx.now):
             text = await stored_reply(session, msg.platform, msg.msg_id)
             return Dispatched(OutgoingText(text, markdown) if text else None, duplicate=True)
-        reply = await handler(ctx, session)
+        reply = ready if ready is not None else await route.handler(ctx, session)
         out = render_reply(reply, markdown=markdown)
         await remember_reply(session, msg.platform, msg.msg_id, out.text)
         if record is not None:

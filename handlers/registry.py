@@ -24,6 +24,7 @@ from handlers.reflection import handle_append, handle_reflection
 class Route:
     role: str
     handler: Handler
+    read_only: bool = False  # runs outside the group-commit writer (it stores nothing)
 
 
 async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
@@ -31,17 +32,17 @@ async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
 
 
 ROUTES: dict[str, Route] = {
-    "help": Route("teacher", handle_help),
+    "help": Route("teacher", handle_help, read_only=True),
     "checkin": Route("teacher", handle_checkin),
-    "progress": Route("teacher", handle_progress),
+    "progress": Route("teacher", handle_progress, read_only=True),
     "reflection": Route("teacher", handle_reflection),
     "append": Route("teacher", handle_append),
     "photo": Route("teacher", handle_photo),
     "leave": Route("teacher", handle_leave),
     "bind": Route("school_lead", handle_bind),
-    "school_progress": Route("school_lead", handle_school_progress),
+    "school_progress": Route("school_lead", handle_school_progress, read_only=True),
     "nudge": Route("school_lead", handle_nudge),
-    "district_progress": Route("district_admin", handle_district_progress),
+    "district_progress": Route("district_admin", handle_district_progress, read_only=True),
     "broadcast": Route("district_admin", handle_broadcast),
     "dashboard": Route("school_lead", handle_dashboard),
 }
