@@ -16,6 +16,7 @@ from bot.directory import Directory
 from bot.dispatch import Services
 from bot.downloads import PhotoDownloader
 from bot.lease import Lease
+from bot.metrics import Metrics, metrics_view
 from bot.outbox import Sender
 from bot.platforms import sim
 from bot.platforms.sim_route import SimRoute
@@ -32,6 +33,7 @@ CLOCK = web.AppKey("clock", Callable[[], datetime])
 DOWNLOADER = web.AppKey("downloader", PhotoDownloader)
 SENDER = web.AppKey("sender", Sender)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def utc_now() -> datetime:
@@ -56,14 +58,18 @@ async def to_simulator(request: web.Request) -> web.Response:
 def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
                upgrade: bool = True) -> web.Application:
     """Build the aiohttp app; resources open on startup and close on cleanup."""
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    metrics = Metrics()
+    app = web.Application(client_max_size=config.server.max_body_bytes,
+                          middlewares=[metrics.middleware])
+    app[METRICS] = metrics
     app[CONFIG] = config
     app[CLOCK] = clock
     db = Database(config.database.url)
     app[DATABASE] = db
     services = Services(db=db, directory=Directory(db.sessions), clock=clock,
                         files_dir=Path(config.storage.files_dir),
-                        max_photo_bytes=config.storage.max_photo_bytes)
+                        max_photo_bytes=config.storage.max_photo_bytes,
+                        observe=metrics.observe_handler)
     app[SERVICES] = services
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,6 +97,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
 
     app.cleanup_ctx.append(downloads_ctx)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view(metrics, db, clock))
     app.router.add_get("/", to_simulator)
     if config.sim.enabled:
         app[sim.SERVICES] = services
