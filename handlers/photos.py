@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +70,7 @@ async def record_photo(session: AsyncSession, photo: PreparedPhoto, *, person_id
                            mime=photo.mime, size=photo.size, at=at)
 
 
-def photo_reply(spec: TaskSpec, tz: object, *, have: int | None, new: int = 0,
+def photo_reply(spec: TaskSpec, tz: ZoneInfo, *, have: int | None, new: int = 0,
                 duplicates: int = 0, refused: tuple[str, ...] = (), pending: int = 0,
                 max_bytes: int = 0) -> Reply:
     """The one reply for every mix of stored, repeated, refused and still-downloading pictures."""

@@ -85,8 +85,9 @@ async def submit_reflection(ctx: Context, session: AsyncSession, *, append: bool
 
     signature = text_signature(full)
     state = "accepted" if chars >= minimum else "draft"
-    similar = await _near_duplicate(session, task_id, ctx.person.id, signature) \
-        if state == "accepted" else None
+    similar = None
+    if state == "accepted":
+        similar = await _near_duplicate(session, task_id, ctx.person.id, signature)
     await save_submission(session, NewSubmission(
         person_id=ctx.person.id, task_id=task_id, text=full, chars=chars, state=state,
         signature=signature, flag=NEAR_DUPLICATE if similar else None,
