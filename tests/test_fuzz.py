@@ -115,14 +115,38 @@ cell = st.one_of(
     st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)))
 
 
+# per column: mostly what schools type (good, blank, a wrong role, a short mobile), some junk
+PLAUSIBLE = {
+    "school_code": st.sampled_from(["S001", "S002", "LX001", "", None]),
+    "school_name": st.sampled_from(["第一小学", "实验中学", "", None]),
+    "name": st.sampled_from(["张三", "李四", "王 五", "\u3000", None]),
+    "role": st.sampled_from([*ROLES, "Teacher", " 教师 ", "老板", "", None]),
+    "dingtalk_userid": st.sampled_from(["dt-1", "dt-2", "dt-3", "", None]),
+    "wecom_userid": st.sampled_from(["wc-1", "wc-2", "", None]),
+    "mobile": st.sampled_from(["13800138000", 13800138001.0, "1380013", "", None]),
+    "subject": st.sampled_from(["语文", "数学", None]),
+    "stage": st.sampled_from(["小学", "初中", None]),
+}
+
+
+MOSTLY = st.sampled_from([True] * 9 + [False])
+
+
 @st.composite
 def roster_grids(draw: st.DrawFn) -> list[list[object]]:
-    keys = draw(st.lists(st.sampled_from(list(HEADER_NAMES)), min_size=1, max_size=10, unique=True))
+    required = ["school_code", "school_name", "name", "role", "dingtalk_userid"]
+    keys = [k for k in required if draw(MOSTLY)]  # now and then a required column is missing
+    keys += draw(st.lists(st.sampled_from([k for k in HEADER_NAMES if k not in required]), unique=True))
+    keys = list(draw(st.permutations(keys)))
     header: list[object] = [draw(st.sampled_from(HEADER_NAMES[k])) for k in keys]
-    if draw(st.booleans()):
-        header.insert(draw(st.integers(0, len(header))), draw(st.one_of(st.none(), st.text(max_size=6))))
-    width = len(header)
-    rows = draw(st.lists(st.lists(cell, min_size=0, max_size=width + 2), max_size=25))
+    if not draw(MOSTLY):  # a column the importer does not know
+        at = draw(st.integers(0, len(header)))
+        header.insert(at, draw(st.one_of(st.none(), st.text(max_size=6))))
+        keys.insert(at, "")
+    rows = []
+    for _ in range(draw(st.integers(0, 20))):
+        row = [draw(PLAUSIBLE[k]) if k and draw(MOSTLY) else draw(cell) for k in keys]
+        rows.append(row if draw(MOSTLY) else row[:draw(st.integers(0, len(row) + 1))])
     return [header, *rows]
 
 
