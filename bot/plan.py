@@ -256,6 +256,9 @@ def _clock(value: object, key: str) -> time:
     return time(hour, minute, second)
 
 
+MAX_TERM_DAYS = 400
+
+
 def _moment(value: object, key: str, tz: ZoneInfo) -> datetime:
     """A TOML date-time: a local one is read in the term's zone, one with an offset converted."""
     if isinstance(value, str):
@@ -263,7 +266,10 @@ def _moment(value: object, key: str, tz: ZoneInfo) -> datetime:
         raise PlanError(key, f"expected a TOML date-time such as {example}, got {value!r}")
     if not isinstance(value, datetime):
         raise _wrong(key, "a date-time such as 2023-03-31T17:00:00", value)
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    try:
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    except OverflowError:  # an offset at the calendar's edge (0001-01-01T00:00+08:00)
+        raise PlanError(key, f"{value.isoformat()} is outside the calendar") from None
 
 
 def _weekday(value: object, key: str) -> int:
@@ -371,6 +377,9 @@ def _parse_term(table: object) -> dict[str, Any]:
     start, end = term["start"], term["end"]
     if end < start:
         raise PlanError("term.end", f"{end} is before term.start {start}")
+    if (end - start).days > MAX_TERM_DAYS:
+        raise PlanError("term.end", f"a term is at most {MAX_TERM_DAYS} days (one school year); "
+                                    f"{start} to {end} is {(end - start).days}")
     for name in ("non_school_dates", "extra_school_dates"):
         outside = [d for d in term[name] if not start <= d <= end]
         if outside:

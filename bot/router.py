@@ -49,7 +49,7 @@ class Command:
 def _t2s():  # type: ignore[no-untyped-def]
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC("tw2s")  # t2s plus Taiwan forms (接著寫 → 接着写)
 
 
 def to_simplified(text: str) -> str:

@@ -89,8 +89,6 @@ def test_every_alias_in_every_dress_maps_to_its_verb(
         assert command.args, (text, command)  # the argument survives the mentions
 
 
-@pytest.mark.xfail(strict=True, reason="router's t2s keeps 著 in 接著寫 (Taiwan form of 接着写); "
-                                       "OpenCC tw2s would map it")
 def test_taiwan_variant_of_append() -> None:
     assert parse_command("接著寫 第二段").verb == "append"
 
@@ -303,9 +301,6 @@ def test_a_plan_file_with_edited_values_loads_or_names_the_key(edits: list[tuple
     assert isinstance(plan, Plan)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="bot/plan.py _moment: astimezone() of a date-time with an offset at the "
-                          "calendar's edge overflows; it should be a PlanError naming task[0].due")
 @pytest.mark.parametrize("due", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00"])
 def test_edge_date_times_are_a_plan_error(due: str) -> None:
     text = (DATA / "spec_plan.toml").read_text(encoding="utf-8").replace(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -487,3 +488,10 @@ def test_utc_plan_times_stay_aware() -> None:
     plan = plan_from_text(edited(('timezone = "Asia/Shanghai"', 'timezone = "UTC"')))
     first = session_occurrences(plan)[0]
     assert first.starts_at == datetime(2023, 3, 2, 10, tzinfo=UTC)
+
+
+def test_a_term_longer_than_a_school_year_is_refused() -> None:
+    text = (Path(__file__).resolve().parent / "data" / "spec_plan.toml").read_text(encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        plan_from_text(text.replace("end = 2023-07-14", "end = 9999-12-31", 1))
+    assert caught.value.key == "term.end" and "at most 400 days" in caught.value.problem
