@@ -129,6 +129,19 @@ def yanxiu(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(port: int, pid: int, requests: list[Request], concurrency: int) -> tuple[Result, float]:
+    """The load's result and the server's CPU microseconds per request."""
+    before = cpu_seconds(pid)
+    result = load(port, requests, concurrency)
+    return result, (cpu_seconds(pid) - before) / len(requests) * 1e6
+
+
 def load(port: int, requests: list[Request], concurrency: int) -> Result:
     try:
         import uvloop
@@ -154,7 +167,7 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
         try:
             wait_port(port, server)
             load(port, build_requests(200, offset=n), concurrency)  # warm-up: other teachers
-            served = load(port, build_requests(n), concurrency)
+            served, served_cpu = measured(port, server.pid, build_requests(n), concurrency)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -172,10 +185,11 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
         try:
             wait_port(bare_port, bare)
             load(bare_port, build_requests(200, offset=n), concurrency)
-            baseline = load(bare_port, build_requests(n), concurrency)
+            baseline, bare_cpu = measured(bare_port, bare.pid, build_requests(n), concurrency)
         finally:
             bare.terminate()
             bare.wait(timeout=30)
+        print(f"  server CPU per request: yanxiu {served_cpu:.0f} µs, bare {bare_cpu:.0f} µs")
         return served, baseline, acked, stored[0]
 
 

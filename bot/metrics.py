@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -33,8 +34,17 @@ class Metrics:
         self.lease = Gauge("yanxiu_lease_holder", "1 for the process holding each lease",
                            ["lease", "holder"], registry=self.registry)
 
+        self._children: dict[tuple[str, ...], Any] = {}  # labels() is a dict walk + lock each call
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe_handler(self, verb: str, seconds: float) -> None:
-        self.handler_seconds.labels(verb).observe(seconds)
+        self._child(self.handler_seconds, verb).observe(seconds)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -43,12 +53,12 @@ class Metrics:
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            self.requests.labels(endpoint, str(exc.status)).inc()
+            self._child(self.requests, endpoint, str(exc.status)).inc()
             raise
         except Exception:
-            self.requests.labels(endpoint, "500").inc()
+            self._child(self.requests, endpoint, "500").inc()
             raise
-        self.requests.labels(endpoint, str(response.status)).inc()
+        self._child(self.requests, endpoint, str(response.status)).inc()
         return response
 
     async def refresh(self, db: Database, now: datetime) -> None:

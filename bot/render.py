@@ -23,11 +23,24 @@ def md_escape(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(value))
 
 
+# the formats the templates use, written out (strftime with CJK text is slow on the hot path)
+_FAST_FORMATS = {
+    "%m月%d日 %H:%M": lambda d: f"{d.month}月{d.day}日 {d.hour:02d}:{d.minute:02d}",
+    "%m月%d日": lambda d: f"{d.month}月{d.day}日",
+    "%H:%M": lambda d: f"{d.hour:02d}:{d.minute:02d}",
+    "%H:%M:%S": lambda d: f"{d.hour:02d}:{d.minute:02d}:{d.second:02d}",
+}
+
+
 def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneInfo | None = None) -> str:
+    """A time in the plan's zone, as people write it: 3月7日 10:00 (no leading zeros on dates)."""
     if value is None:
         return ""
-    text = value.astimezone(tz or DEFAULT_TZ).strftime(fmt)
-    return _LEADING_ZERO.sub(r"\1", text)  # 03月07日 → 3月7日, times keep their zeros
+    local = value.astimezone(tz or DEFAULT_TZ)
+    fast = _FAST_FORMATS.get(fmt)
+    if fast is not None:
+        return fast(local)
+    return _LEADING_ZERO.sub(r"\1", local.strftime(fmt))  # 03月07日 → 3月7日
 
 
 def hours(value: float) -> str:
@@ -47,6 +60,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # templates ship with the code: no stat() of the file per render
     )
     env.filters.update(md=md_escape, local_time=local_time, hours=hours, weekday_cn=weekday_cn)
     return env

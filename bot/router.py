@@ -97,6 +97,19 @@ def _prefix_length(body: str, alias: str, aligned: bool) -> int:
 
 
 def parse_command(text: str) -> Command:
+    """The verb and its argument; short messages (签到, 进度…) repeat a lot and are cached."""
+    return _parse_short(text) if len(text) <= SHORT_MESSAGE else _parse(text)
+
+
+SHORT_MESSAGE = 64
+
+
+@lru_cache(maxsize=4096)
+def _parse_short(text: str) -> Command:
+    return _parse(text)
+
+
+def _parse(text: str) -> Command:
     body = strip_mentions(text)
     if not body:
         return Command("empty", "", "")

@@ -80,4 +80,5 @@ def sqlite_time(value: Any) -> str:
     """An aware datetime as the naive-UTC text UTCDateTime stores in SQLite."""
     from datetime import UTC
 
-    return str(value.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME))
+    # the same text as strftime(SQLITE_DATETIME), several times faster
+    return str(value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))

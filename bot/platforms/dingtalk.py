@@ -79,8 +79,10 @@ async def handle_robot_message(services: Services, payload: Any) -> Handled:
 
 async def read_capped(request: web.Request, limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    if request.content_length is not None:
+        if request.content_length > limit:
+            return None
+        return await request.read()  # the length is known and within the limit
     data = bytearray()
     try:
         async for chunk in request.content.iter_chunked(READ_CHUNK):
