@@ -36,6 +36,11 @@ def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneIn
     """A time in the plan's zone, as people write it: 3月7日 10:00 (no leading zeros on dates)."""
     if value is None:
         return ""
+    return _local_time(value, fmt, tz)
+
+
+@lru_cache(maxsize=2048)  # a session's start is shown in every check-in reply
+def _local_time(value: datetime, fmt: str, tz: ZoneInfo | None) -> str:
     local = value.astimezone(tz or DEFAULT_TZ)
     fast = _FAST_FORMATS.get(fmt)
     if fast is not None:

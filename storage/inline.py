@@ -81,4 +81,5 @@ def sqlite_time(value: Any) -> str:
     from datetime import UTC
 
     # the same text as strftime(SQLITE_DATETIME), several times faster
-    return str(value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return str(utc.replace(tzinfo=None).isoformat(" ", "microseconds"))
