@@ -1,6 +1,6 @@
 """Bench: dashboard pages and digest charts for a large district, on SQLite.
 
-Uses the district bench.digest_scale builds (500 schools, 20,000 teachers, a full term of
+Uses the district bench.digests builds (500 schools, 20,000 teachers, a full term of
 records; built once into --dir). Times the district page's figures and weekly trend, one
 school's page, one teacher's evidence, the district ranking chart and school charts.
 
@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.digest_scale import build
+from bench.digests import NOW, build
 from storage.db import Database
 
 
@@ -26,7 +25,7 @@ async def measure(path: Path, charts: int) -> None:
     from storage.queries.directory import active_term, all_schools
 
     db = Database(f"sqlite+aiosqlite:///{path}")
-    now = datetime(2023, 7, 14, 18, 0, tzinfo=UTC)
+    now = NOW
     try:
         async with db.sessions() as s:
             term = await active_term(s)
@@ -63,13 +62,13 @@ def main() -> None:
     parser.add_argument("--schools", type=int, default=500)
     parser.add_argument("--teachers", type=int, default=20_000)
     parser.add_argument("--charts", type=int, default=20)
-    parser.add_argument("--dir", default="/tmp/yanxiu-digest-bench")
+    parser.add_argument("--dir", default="/tmp/yanxiu-digests")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"digest-{args.schools}-{args.teachers}.db"
+    path = folder / f"district-{args.schools}-{args.teachers}.db"  # shared with bench/digests.py
     if not path.exists():
-        asyncio.run(build(path, args.schools, args.teachers))
+        build(path, args.schools, args.teachers)
     asyncio.run(measure(path, args.charts))
 
 
