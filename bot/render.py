@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from bot.messages import OutgoingText, Reply
 
@@ -71,8 +71,13 @@ def environment() -> Environment:
     return env
 
 
+@lru_cache(maxsize=256)
+def _template(name: str) -> Template:
+    return environment().get_template(name)
+
+
 def render_text(template: str, **data: object) -> str:
-    return environment().get_template(template).render(**data).strip()
+    return _template(template).render(**data).strip()
 
 
 def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:

@@ -9,6 +9,7 @@ Handlers keep their `await session.execute(…)` code unchanged.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -78,8 +79,6 @@ def sqlite_driver(session: Any) -> Any | None:
 
 def sqlite_time(value: Any) -> str:
     """An aware datetime as the naive-UTC text UTCDateTime stores in SQLite."""
-    from datetime import UTC
-
     # the same text as strftime(SQLITE_DATETIME), several times faster
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     return str(utc.replace(tzinfo=None).isoformat(" ", "microseconds"))

@@ -128,7 +128,16 @@ def test_parse_group_text():
         sender_name="张老师(FAKE)",
         text="签到",
         received_at=NOW,
+        reply_context={
+            "session_webhook": "https://oapi.dingtalk.com/robot/sendBySession?session=FAKEsession000000000000000000001",
+            "session_webhook_expires_ms": 1700005400000,
+            "robot_code": "dingFAKErobotcode0001",
+            "conversation_id": "cidFAKEgroup0000000000000000000000==",
+            "is_group": True,
+            "sender_id": "fake-staff-0001",
+        },
     )
+    assert msg.reply_context == ctx.as_reply_context(msg)  # one shape, wherever it is built
     assert ctx == dw.DingTalkContext(
         session_webhook="https://oapi.dingtalk.com/robot/sendBySession?session=FAKEsession000000000000000000001",
         session_webhook_expires_ms=1700005400000,

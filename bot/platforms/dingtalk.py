@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -71,8 +71,7 @@ async def handle_robot_message(services: Services, payload: Any) -> Handled:
         else:
             log.warning("dingtalk: platform error payload (%s); message dropped", parsed.reason)
         return Handled(200, None, False, None)
-    msg, context = parsed
-    msg = replace(msg, reply_context=context.as_reply_context(msg))
+    msg, _ = parsed  # the message already carries its reply context
     result = await dispatch(services, msg, markdown=REPLY_AS_MARKDOWN)
     return Handled(200, result.reply, result.duplicate, msg.reply_context)
 

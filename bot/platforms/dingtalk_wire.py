@@ -268,6 +268,14 @@ def _parse(
         received_at=received_at,
         images=images,
         unsupported=unsupported,
+        reply_context={  # where a later reply goes (see DingTalkContext.as_reply_context)
+            "session_webhook": context.session_webhook,
+            "session_webhook_expires_ms": context.session_webhook_expires_ms,
+            "robot_code": context.robot_code,
+            "conversation_id": conversation_id,
+            "is_group": conv_type == "2",
+            "sender_id": staff_id,
+        },
     )
     return message, context
 
