@@ -280,7 +280,7 @@ def _run_app(app: Any, host: str, port: int, banner: str) -> None:
         loop_factory = None
     print(banner, flush=True)
     # a request allocates a few hundred objects: collect the young generation less often
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(100_000, 50, 100)
     if loop_factory is not None:
         loop = loop_factory()
         asyncio.set_event_loop(loop)
