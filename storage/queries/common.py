@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import FromClause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def upsert_insert(session: AsyncSession, table: Table) -> Any:
+def upsert_insert(session: AsyncSession, table: FromClause) -> Any:
     """An INSERT that supports `.on_conflict_do_nothing()` / `.on_conflict_do_update()`."""
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    builder: Any = postgresql.insert if name == "postgresql" else sqlite.insert
+    return builder(table)
 
 
-async def insert_if_absent(session: AsyncSession, table: Table, values: dict[str, Any],
+async def insert_if_absent(session: AsyncSession, table: FromClause, values: dict[str, Any],
                            conflict: list[str]) -> bool:
     """Insert one row unless its unique key exists; True when this call inserted it."""
     stmt = upsert_insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(affected(result))
+
+
+def affected(result: Any) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched (`CursorResult.rowcount`; plain `Result` is not typed so)."""
+    return int(result.rowcount)

@@ -20,12 +20,12 @@ from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurre
 MEMBER_ROLES = ("teacher", "school_lead")  # as storage.queries.digest: whose completion counts
 
 
-def _non_members() -> Select[tuple[int]]:
+def _non_members() -> Select[Any]:
     """The few people whose records never count (district staff): subtracted from district totals."""
     return select(Person.id).where(or_(Person.school_id.is_(None), Person.role.not_in(MEMBER_ROLES)))
 
 
-async def _members_only(session: AsyncSession, stmt: Select[tuple[Any, int]], person_col: Any,
+async def _members_only(session: AsyncSession, stmt: Any, person_col: Any,
                         school_id: int | None) -> dict[Any, int]:
     """`stmt` (key, count) over one school's members; for the district, everyone's counts less the
     non-members' — two index-friendly scans instead of a join with every person."""

@@ -16,7 +16,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -188,7 +188,7 @@ async def _tasks_and_leave(session: AsyncSession, rec: DigestRecords, occurrence
             select(sub.state, sub.chars, sub.flag, sub.similar_to_person_id, sub.similarity, sub.person_id,
                    sub.task_id).where(task_col.in_(list(task_ids))), sub.person_id, school_id)
         for row in (await session.execute(submission_q)).all():
-            rec.submissions.setdefault(row[6], {})[row[5]] = row
+            rec.submissions.setdefault(row[6], {})[row[5]] = cast(SubmissionRow, row)
             if row[3] is not None:
                 rec.similar_to.add(row[3])
         photo = PHOTO.c

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SchedulerLease
-from storage.queries.common import insert_if_absent
+from storage.queries.common import affected, insert_if_absent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ async def take_lease(session: AsyncSession, name: str, holder: str, now: datetim
         .where(SchedulerLease.name == name,
                (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
         .values(holder=holder, expires_at=expires))
-    return bool(result.rowcount), previous
+    return bool(affected(result)), previous
 
 
 async def release_lease(session: AsyncSession, name: str, holder: str) -> None:

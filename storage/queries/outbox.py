@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.outbound import Mention
 from bot.textsplit import split_text
 from storage.models import ChatGroup, Outbox
-from storage.queries.common import insert_if_absent
+from storage.queries.common import affected, insert_if_absent
 
 PART_SEPARATOR = "#"
 _PART_SUFFIX = re.compile(r"#[\d.]+$")  # "#2" made at enqueue, "#57.2" made at send time
@@ -202,7 +202,7 @@ async def recover_sending(session: AsyncSession, keep: Iterable[int] = ()) -> in
     if keep:
         stmt = stmt.where(Outbox.id.not_in(keep))
     result = await session.execute(stmt.values(state="pending"))
-    return int(result.rowcount or 0)
+    return int(affected(result) or 0)
 
 
 async def occurrence_keys(session: AsyncSession, ref_prefix: str) -> set[tuple[str, str, int]]:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import PendingDownload, Photo
-from storage.queries.common import insert_if_absent
+from storage.queries.common import affected, insert_if_absent
 
 
 async def add_photo(session: AsyncSession, *, person_id: int, task_id: int, sha256: str,
@@ -74,7 +74,7 @@ async def claim_download(session: AsyncSession, download_id: int, seen_attempts:
     result = await session.execute(update(PendingDownload).where(
         PendingDownload.id == download_id, PendingDownload.state == "pending",
         PendingDownload.attempts == seen_attempts).values(attempts=seen_attempts + 1))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def finish_download(session: AsyncSession, download_id: int) -> bool:
@@ -82,7 +82,7 @@ async def finish_download(session: AsyncSession, download_id: int) -> bool:
     result = await session.execute(update(PendingDownload).where(
         PendingDownload.id == download_id, PendingDownload.state == "pending")
         .values(state="done", last_error=None))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def record_download_failure(session: AsyncSession, download_id: int, attempt: int,
@@ -94,4 +94,4 @@ async def record_download_failure(session: AsyncSession, download_id: int, attem
     result = await session.execute(update(PendingDownload).where(
         PendingDownload.id == download_id, PendingDownload.state == "pending",
         PendingDownload.attempts == attempt).values(**values))
-    return bool(result.rowcount)
+    return bool(affected(result))

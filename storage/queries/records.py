@@ -60,11 +60,11 @@ async def person_records(session: AsyncSession, person_id: int, occurrence_ids: 
         rec.excused = set((await session.scalars(select(Leave.occurrence_id).where(
             Leave.person_id == person_id, Leave.occurrence_id.in_(occurrence_ids)))).all())
     if task_ids:
-        rows = await session.execute(select(Submission.task_id, Submission.state, Submission.chars,
+        subs = await session.execute(select(Submission.task_id, Submission.state, Submission.chars,
                                             Submission.flag).where(
             Submission.person_id == person_id, Submission.task_id.in_(task_ids)))
-        rec.submissions = {tid: SubmissionState(s, c, f) for tid, s, c, f in rows}
-        rows = await session.execute(select(Photo.task_id, func.count()).where(
+        rec.submissions = {tid: SubmissionState(s, c, f) for tid, s, c, f in subs}
+        counts = await session.execute(select(Photo.task_id, func.count()).where(
             Photo.person_id == person_id, Photo.task_id.in_(task_ids)).group_by(Photo.task_id))
-        rec.photos = {tid: n for tid, n in rows}
+        rec.photos = {tid: n for tid, n in counts}
     return rec

@@ -55,7 +55,7 @@ async def other_signatures(session: AsyncSession, task_id: int,
     rows = await session.execute(select(Submission.person_id, Submission.signature).where(
         Submission.task_id == task_id, Submission.person_id != person_id,
         Submission.signature.is_not(None)))
-    return [(pid, bytes(sig)) for pid, sig in rows]
+    return [(pid, bytes(sig)) for pid, sig in rows if sig is not None]
 
 
 async def save_submission(session: AsyncSession, new: NewSubmission, now: datetime) -> None:
