@@ -60,8 +60,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
                upgrade: bool = True) -> web.Application:
     """Build the aiohttp app; resources open on startup and close on cleanup."""
     metrics = Metrics()
-    app = web.Application(client_max_size=config.server.max_body_bytes,
-                          middlewares=[metrics.middleware])
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app.on_response_prepare.append(metrics.count_response)
     app[METRICS] = metrics
     app[CONFIG] = config
     app[CLOCK] = clock
