@@ -44,5 +44,5 @@ ROUTES: dict[str, Route] = {
     "nudge": Route("school_lead", handle_nudge),
     "district_progress": Route("district_admin", handle_district_progress, read_only=True),
     "broadcast": Route("district_admin", handle_broadcast),
-    "dashboard": Route("school_lead", handle_dashboard),
+    "dashboard": Route("school_lead", handle_dashboard, read_only=True),
 }
