@@ -52,8 +52,8 @@ def hours(value: float) -> str:
     return f"{value:g}"
 
 
-def weekday_cn(value: datetime) -> str:
-    return "一二三四五六日"[value.astimezone(DEFAULT_TZ).weekday()]
+def weekday_cn(value: datetime, tz: ZoneInfo | None = None) -> str:
+    return "一二三四五六日"[value.astimezone(tz or DEFAULT_TZ).weekday()]
 
 
 @lru_cache(maxsize=1)

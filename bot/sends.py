@@ -8,13 +8,10 @@ Other modules plug their own in with `register_builder(kind, fn)` — the digest
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,13 +89,13 @@ async def build_theme(ctx: SendContext) -> list[Draft]:
     theme = next((t for t in ctx.plan.themes if t.month == ctx.send.ref), None)
     if theme is None:
         return []
-    sessions = [{"name": o.session, "starts_at": o.starts_at, "ends_at": o.ends_at,
-                 "weekday": "一二三四五六日"[o.starts_at.weekday()]}
+    sessions = [{"name": o.session, "starts_at": o.starts_at, "ends_at": o.ends_at}
                 for o in session_occurrences(ctx.plan) if _month_of(o.starts_at, ctx.plan) == theme.month]
     tasks = [t for t in ctx.plan.tasks if _month_of(t.due, ctx.plan) == theme.month]
     text = render_text("sched/theme.j2", theme=theme, month_label=f"{int(theme.month[5:])}月",
                        sessions=sessions, tasks=tasks, tz=ctx.plan.tz)
-    return [Draft(g.id, text, title=f"研修主题：{theme.title}") for g in ctx.groups]
+    title = render_text("sched/title.j2", kind="theme", theme=theme)
+    return [Draft(g.id, text, title=title) for g in ctx.groups]
 
 
 # ---------------------------------------------------------------- session reminder
@@ -115,7 +112,8 @@ async def build_session_reminder(ctx: SendContext) -> list[Draft]:
                        starts_at=occurrence.starts_at, opens_at=occurrence.opens_at,
                        closes_at=occurrence.closes_at, minutes=minutes, hours=occurrence.hours,
                        tz=ctx.plan.tz)
-    return [Draft(g.id, text, title="研修提醒") for g in ctx.groups]
+    title = render_text("sched/title.j2", kind="session_reminder")
+    return [Draft(g.id, text, title=title) for g in ctx.groups]
 
 
 # ---------------------------------------------------------------- deadline reminder
@@ -133,13 +131,14 @@ async def build_deadline_reminder(ctx: SendContext) -> list[Draft]:
                                min_photos=task.min_photos, school_ids=school_ids)
     days_left = (task.due.astimezone(ctx.plan.tz).date() - ctx.send.at.astimezone(ctx.plan.tz).date()).days
     drafts = []
+    title = render_text("sched/title.j2", kind="deadline_reminder")
     for group in ctx.groups:
         people = owing.get(group.school_id or -1, [])
         if not people:
             continue  # everyone in this school has done it: no reminder
         text = render_text("sched/deadline_reminder.j2", task=task, people=people,
                            days_left=days_left, tz=ctx.plan.tz)
-        drafts.append(Draft(group.id, text, title="截止提醒",
+        drafts.append(Draft(group.id, text, title=title,
                             mentions=tuple(mention_for(p, group.platform) for p in people)))
     return drafts
 
@@ -147,35 +146,26 @@ async def build_deadline_reminder(ctx: SendContext) -> list[Draft]:
 # ---------------------------------------------------------------- digests (handlers.digest)
 
 
-def _digest_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("handlers.digest")
-    except ModuleNotFoundError as exc:
-        if exc.name != "handlers.digest":
-            raise
-        return None
-
-
 async def build_school_digests(ctx: SendContext) -> list[Draft]:
-    """Each school group's digest, via handlers.digest (all schools from one pass)."""
-    digest: Any = _digest_module()
-    if digest is None or not hasattr(digest, "build_school_digests"):
-        raise LookupError("handlers.digest.build_school_digests is not available")
-    texts: dict[str, str] = await digest.build_school_digests(ctx.session, ctx.term, ctx.now)
+    """Each school group's digest (all schools from one pass over the records)."""
+    from handlers.digest import build_school_digests as school_texts
+
+    texts = await school_texts(ctx.session, ctx.term, ctx.now)
+    title = render_text("sched/title.j2", kind="school_digest")
     drafts = []
     for group in ctx.groups:
         school = ctx.directory.school(group.school_id)
         if school is not None and school.code in texts:
-            drafts.append(Draft(group.id, texts[school.code], title="研修进度"))
+            drafts.append(Draft(group.id, texts[school.code], title=title))
     return drafts
 
 
 async def build_district_digest(ctx: SendContext) -> list[Draft]:
-    digest: Any = _digest_module()
-    if digest is None or not hasattr(digest, "build_district_digest"):
-        raise LookupError("handlers.digest.build_district_digest is not available")
-    text: str = await digest.build_district_digest(ctx.session, ctx.term, ctx.now)
-    return [Draft(g.id, text, title="全区研修进度") for g in ctx.groups]
+    from handlers.digest import build_district_digest as district_text
+
+    text = await district_text(ctx.session, ctx.term, ctx.now)
+    title = render_text("sched/title.j2", kind="district_digest")
+    return [Draft(g.id, text, title=title) for g in ctx.groups]
 
 
 register_builder("theme", build_theme)
