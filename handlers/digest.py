@@ -18,8 +18,6 @@ from storage.queries.digest import SchoolRow, digest_recipients, digest_records,
 from storage.queries.directory import SchoolInfo, TermInfo, active_term
 from storage.queries.outbox import enqueue
 
-DIGEST_TITLE = "研修进度"
-
 
 async def school_digest_figures(session: AsyncSession, term: TermInfo, school: SchoolInfo,
                                 now: datetime) -> SchoolDigest:
@@ -114,7 +112,7 @@ async def digest_on_demand(db: Database, *, school_code: str | None, now: dateti
         created = 0
         for gid in groups:
             created += await enqueue(session, kind=kind, ref=manual_ref(now), group_id=gid, text=text,
-                                     now=now, title=DIGEST_TITLE)
+                                     now=now, title=render_text("sched/title.j2", kind=kind))
         return created
 
     return OnDemand(text, await db.write(queue))

@@ -19,7 +19,7 @@ from bot.messages import Reply
 from bot.outbound import Mention
 from bot.render import render_text
 from handlers.context import Context
-from handlers.digest import DIGEST_TITLE, district_figures, school_digest_figures
+from handlers.digest import district_figures, school_digest_figures
 from handlers.digest_figures import MemberProgress
 from handlers.hours import TaskStatus, task_done
 from storage.queries.directory import SchoolInfo
@@ -39,6 +39,15 @@ def find_school(directory: Directory, text: str) -> SchoolInfo | None:
     """A school by code or name as typed on a phone (a code in lower case too)."""
     text = unicodedata.normalize("NFKC", text).strip()
     return directory.find_school(text) or (directory.find_school(text.upper()) if text else None)
+
+
+def lead_school(ctx: Context) -> SchoolInfo | Reply:
+    """What 本校进度 and 催交 both check first: the role, a loaded plan, then which school."""
+    if (refusal := refused(ctx, "school_lead")) is not None:
+        return refusal
+    if ctx.term is None:
+        return Reply("no_plan")
+    return school_in_question(ctx)
 
 
 def school_in_question(ctx: Context) -> SchoolInfo | Reply:
@@ -64,15 +73,12 @@ def school_in_question(ctx: Context) -> SchoolInfo | Reply:
 
 async def handle_school_progress(ctx: Context, session: AsyncSession) -> Reply:
     """本校进度: the school digest now, as the reply."""
-    if (refusal := refused(ctx, "school_lead")) is not None:
-        return refusal
-    if ctx.term is None:
-        return Reply("no_plan")
-    school = school_in_question(ctx)
+    school = lead_school(ctx)
     if isinstance(school, Reply):
         return school
+    assert ctx.term is not None
     digest = await school_digest_figures(session, ctx.term, school, ctx.now)
-    return Reply("school_digest", {"d": digest, "title": DIGEST_TITLE})
+    return Reply("school_digest", {"d": digest, "title": render_text("sched/title.j2", kind="school_digest")})
 
 
 async def handle_district_progress(ctx: Context, session: AsyncSession) -> Reply:
@@ -82,7 +88,7 @@ async def handle_district_progress(ctx: Context, session: AsyncSession) -> Reply
     if ctx.term is None:
         return Reply("no_plan")
     digest = await district_figures(session, ctx.term, ctx.now)
-    return Reply("district_digest", {"d": digest, "title": DIGEST_TITLE})
+    return Reply("district_digest", {"d": digest, "title": render_text("sched/title.j2", kind="district_digest")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +128,10 @@ def nudge_ref(school: SchoolInfo, now: datetime) -> str:
 
 async def handle_nudge(ctx: Context, session: AsyncSession) -> Reply:
     """催交: one message to the school's group(s) @-mentioning each member who owes something now."""
-    if (refusal := refused(ctx, "school_lead")) is not None:
-        return refusal
-    if ctx.term is None:
-        return Reply("no_plan")
-    school = school_in_question(ctx)
+    school = lead_school(ctx)
     if isinstance(school, Reply):
         return school
+    assert ctx.term is not None
     tz = ctx.term.plan.tz
     digest = await school_digest_figures(session, ctx.term, school, ctx.now)
     owing = who_owes(digest.members, ctx.now, tz)

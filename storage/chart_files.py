@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.files import write_durably
 
 CHARTS_DIR = "charts"
 _CHART_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
@@ -35,18 +35,4 @@ def charts_dir(files_dir: Path) -> Path:
 def save_chart(files_dir: Path, png: bytes) -> ChartFile:
     """Write the PNG under its hash (temp file + rename); an existing file is kept. Blocking."""
     sha = hashlib.sha256(png).hexdigest()
-    folder = charts_dir(files_dir)
-    path = folder / f"{sha}.png"
-    if path.is_file() and path.stat().st_size == len(png):
-        return ChartFile(sha, path)
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{sha}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(temp, "wb") as f:
-            f.write(png)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return ChartFile(sha, path)
+    return ChartFile(sha, write_durably(charts_dir(files_dir) / f"{sha}.png", png))

@@ -20,7 +20,12 @@ def write_photo_file(files_dir: Path, sha256: str, mime: str, data: bytes) -> Pa
 
     Blocking: call it through asyncio.to_thread.
     """
-    path = photo_path(files_dir, sha256, mime)
+    return write_durably(photo_path(files_dir, sha256, mime), data)
+
+
+def write_durably(path: Path, data: bytes) -> Path:
+    """Content-addressed write: temp file, fsync, rename, fsync the folder; an existing
+    complete file is kept. Blocking."""
     if path.is_file() and path.stat().st_size == len(data):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,14 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
+async def count_rows(db: Database, model: Any) -> int:
+    """How many rows a table holds: what a test asserts "nothing stored" / "stored once" with."""
+    from sqlalchemy import func, select
+
+    async with db.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(local(2023, 3, 7, 9, 55))  # a Tuesday, 5 minutes before the session

@@ -6,11 +6,7 @@ from sqlalchemy import func, select
 
 from storage.models import ChatGroup, Checkin, Inbound, SimMessage
 from tests.conftest import FakeClock, SimChat
-
-
-async def count(db, model) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
+from tests.conftest import count_rows as count
 
 
 async def test_a_teacher_checks_in_twice(chat: SimChat, seeded, clock: FakeClock) -> None:

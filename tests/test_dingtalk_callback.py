@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import create_app
 from bot.config import ConfigError, config_from_mapping
 from bot.platforms import dingtalk_wire as wire
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
+from tests.conftest import count_rows as count
 from tests.dingtalk_fake import (
     APP_SECRET,
     FakeDingTalk,
@@ -24,11 +25,6 @@ from tests.dingtalk_fake import (
     robot_message,
     start_fake,
 )
-
-
-async def count(db: Any, model: Any) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
 
 
 def signed(clock: FakeClock, secret: str = APP_SECRET, skew_ms: int = 0) -> dict[str, str]:

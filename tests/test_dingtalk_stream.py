@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.platforms import dingtalk_stream
 from storage.models import Checkin, Inbound
 from tests.conftest import FakeClock
+from tests.conftest import count_rows as count
 from tests.dingtalk_fake import (
     APP_KEY,
     APP_SECRET,
@@ -26,11 +26,6 @@ from tests.dingtalk_fake import (
 )
 
 FRAMES = load("stream_frames.json")
-
-
-async def count(db: Any, model: Any) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
 
 
 def callback_frame(payload: dict[str, Any], message_id: str) -> dict[str, Any]:

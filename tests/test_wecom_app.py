@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
 from bot.messages import ImageRef
@@ -13,12 +13,8 @@ from bot.outbound import FetchError
 from bot.platforms.wecom import ADAPTER
 from storage.models import Checkin, Inbound, PendingDownload
 from tests.conftest import FakeClock
+from tests.conftest import count_rows as count
 from tests.wecom_fake import CORP_ID, PNG, VECTOR, WX, FakeWeCom, Signer, app_text_xml, wecom_config
-
-
-async def count(db: Any, model: Any) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture

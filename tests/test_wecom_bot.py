@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
 from bot.messages import OutgoingText
@@ -17,6 +17,7 @@ from bot.platforms.wecom import ADAPTER
 from bot.platforms.wecom_crypto import WeComCrypto
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
+from tests.conftest import count_rows as count
 from tests.wecom_fake import (
     AES_KEY,
     PNG,
@@ -29,11 +30,6 @@ from tests.wecom_fake import (
     media_encrypt,
     wecom_config,
 )
-
-
-async def count(db: Any, model: Any) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture

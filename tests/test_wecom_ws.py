@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.app import DOWNLOADER, create_app
 from bot.messages import OutgoingText
 from bot.platforms.wecom import ADAPTER
 from storage.models import Checkin, Inbound, Photo
 from tests.conftest import FakeClock
+from tests.conftest import count_rows as count
 from tests.wecom_fake import (
     BOT_ID,
     BOT_SECRET,
@@ -28,11 +28,6 @@ from tests.wecom_fake import (
 )
 
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "ack_timeout_s": 2.0}
-
-
-async def count(db: Any, model: Any) -> int:
-    async with db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture

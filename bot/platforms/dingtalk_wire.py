@@ -47,16 +47,19 @@ class DingTalkContext:
     conversation_title: str | None
     create_at_ms: int | None = None
 
-    def as_reply_context(self, msg: IncomingMessage) -> dict[str, Any]:
+    def reply_context(self, conversation_id: str, is_group: bool, sender_id: str) -> dict[str, Any]:
         """A plain JSON-able dict for IncomingMessage.reply_context (stored with pending work)."""
         return {
             "session_webhook": self.session_webhook,
             "session_webhook_expires_ms": self.session_webhook_expires_ms,
             "robot_code": self.robot_code,
-            "conversation_id": msg.conversation_id,
-            "is_group": msg.is_group,
-            "sender_id": msg.sender_id,
+            "conversation_id": conversation_id,
+            "is_group": is_group,
+            "sender_id": sender_id,
         }
+
+    def as_reply_context(self, msg: IncomingMessage) -> dict[str, Any]:
+        return self.reply_context(msg.conversation_id, msg.is_group, msg.sender_id)
 
 
 # ---------------------------------------------------------------- signatures
@@ -268,14 +271,7 @@ def _parse(
         received_at=received_at,
         images=images,
         unsupported=unsupported,
-        reply_context={  # where a later reply goes (see DingTalkContext.as_reply_context)
-            "session_webhook": context.session_webhook,
-            "session_webhook_expires_ms": context.session_webhook_expires_ms,
-            "robot_code": context.robot_code,
-            "conversation_id": conversation_id,
-            "is_group": conv_type == "2",
-            "sender_id": staff_id,
-        },
+        reply_context=context.reply_context(conversation_id, conv_type == "2", staff_id),
     )
     return message, context
 
