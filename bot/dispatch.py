@@ -48,7 +48,7 @@ class Services:
     observe: Callable[[str, float], None] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
 class Dispatched:
     reply: OutgoingText | None
     duplicate: bool

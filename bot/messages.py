@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# The types built once per message (IncomingMessage, Reply, OutgoingText, and their
+# companions in bot.dispatch, handlers.context and the adapters) are slotted dataclasses
+# but not frozen. A frozen dataclass sets every field through object.__setattr__: building
+# an 11-field one took 17.8k instructions against 4.0k (perf stat), on a path run
+# thousands of times a second. Nothing changes them after they are built.
+
 
 @dataclass(frozen=True, slots=True)
 class ImageRef:
@@ -25,7 +31,7 @@ class ImageRef:
     aes_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see above)
 class IncomingMessage:
     """One chat message, already verified and parsed by its platform adapter.
 
@@ -48,7 +54,7 @@ class IncomingMessage:
     reply_context: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see above)
 class Reply:
     """What a handler answers: a template name plus its data, and who to @-mention.
 
@@ -60,7 +66,7 @@ class Reply:
     mentions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see above)
 class OutgoingText:
     """A rendered message ready for an adapter: plain text (or markdown) plus mentions."""
 

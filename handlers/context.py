@@ -17,7 +17,7 @@ from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInf
 ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
 class Context:
     msg: IncomingMessage
     command: Command

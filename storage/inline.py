@@ -77,8 +77,17 @@ def sqlite_driver(session: Any) -> Any | None:
     return session.driver_connection()
 
 
+_last_time: tuple[Any, str] = (None, "")
+
+
 def sqlite_time(value: Any) -> str:
     """An aware datetime as the naive-UTC text UTCDateTime stores in SQLite."""
+    global _last_time
+    last = _last_time  # one message stores its receive time twice (inbound, check-in)
+    if last[0] is value:
+        return last[1]
     # the same text as strftime(SQLITE_DATETIME), several times faster
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return str(utc.replace(tzinfo=None).isoformat(" ", "microseconds"))
+    text = str(utc.replace(tzinfo=None).isoformat(" ", "microseconds"))
+    _last_time = (value, text)
+    return text

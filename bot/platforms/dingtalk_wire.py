@@ -39,7 +39,7 @@ class ParseError:
     reason: str  # "malformed" | "no_staff_id" | "quota_paused" | "platform_error"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
 class DingTalkContext:
     session_webhook: str | None
     session_webhook_expires_ms: int | None
