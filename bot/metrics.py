@@ -3,19 +3,61 @@ latency by verb, outbox depth and failures by route, who holds the scheduler lea
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
-from typing import Any
+from itertools import accumulate
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from storage.db import Database
 from storage.queries.metrics import live_leases, outbox_by_state_and_route
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _RequestsAndLatency:
+    """A custom collector for the two figures touched on every request.
+
+    prometheus_client's Counter and Histogram take a lock and walk the buckets in Python on
+    each call (perf stat: ~8k and ~12k instructions); these are plain counters kept on the
+    event loop, turned into metric families only when /metrics is scraped.
+    """
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency: dict[str, list[float]] = {}  # verb -> [count per bucket…, +Inf, sum]
+
+    def count(self, endpoint: str, status: int) -> None:
+        key = (endpoint, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def observe(self, verb: str, seconds: float) -> None:
+        row = self.latency.get(verb)
+        if row is None:
+            row = self.latency[verb] = [0.0] * (len(self.buckets) + 2)
+        row[bisect_left(self.buckets, seconds)] += 1  # le: a value on a bound is in it
+        row[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("yanxiu_http_requests", "HTTP requests by endpoint and outcome",
+                                       labels=["endpoint", "status"])
+        for (endpoint, status), n in sorted(self.requests.items()):
+            requests.add_metric([endpoint, str(status)], n)
+        yield requests
+        latency = HistogramMetricFamily(
+            "yanxiu_handler_seconds", "Time from a parsed message to its committed reply, by verb",
+            labels=["verb"])
+        bounds = [*(f"{b}" for b in self.buckets), "+Inf"]
+        for verb, row in sorted(self.latency.items()):
+            cumulative = list(accumulate(row[:-1]))
+            latency.add_metric([verb], list(zip(bounds, cumulative, strict=True)), sum_value=row[-1])
+        yield latency
 
 
 class Metrics:
@@ -23,28 +65,15 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("yanxiu_http_requests", "HTTP requests by endpoint and outcome",
-                                ["endpoint", "status"], registry=self.registry)
-        self.handler_seconds = Histogram(
-            "yanxiu_handler_seconds", "Time from a parsed message to its committed reply, by verb",
-            ["verb"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self._hot = _RequestsAndLatency(LATENCY_BUCKETS)
+        self.registry.register(self._hot)
         self.outbox = Gauge("yanxiu_outbox_messages", "Outbox rows by state and send route",
                             ["state", "route"], registry=self.registry)
         self.lease = Gauge("yanxiu_lease_holder", "1 for the process holding each lease",
                            ["lease", "holder"], registry=self.registry)
 
-        self._children: dict[tuple[str, ...], Any] = {}  # labels() is a dict walk + lock each call
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
     def observe_handler(self, verb: str, seconds: float) -> None:
-        self._child(self.handler_seconds, verb).observe(seconds)
+        self._hot.observe(verb, seconds)
 
     async def count_response(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
         """`on_response_prepare`: every response, errors included, by endpoint and status.
@@ -54,8 +83,7 @@ class Metrics:
         """
         match_info = getattr(request, "match_info", None)
         resource = match_info.route.resource if match_info is not None else None
-        endpoint = resource.canonical if resource is not None else "unmatched"
-        self._child(self.requests, endpoint, str(response.status)).inc()
+        self._hot.count(resource.canonical if resource is not None else "unmatched", response.status)
 
     async def refresh(self, db: Database, now: datetime) -> None:
         async with db.sessions() as session:
@@ -78,7 +106,3 @@ def metrics_view(metrics: Metrics, db: Database, clock: Callable[[], datetime]) 
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return view
-
-
-def elapsed_since(start: float) -> float:
-    return time.perf_counter() - start

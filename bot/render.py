@@ -64,7 +64,9 @@ def weekday_cn(value: datetime, tz: ZoneInfo | None = None) -> str:
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        # asked on every render: remembered per template name
+        autoescape=lru_cache(maxsize=None)(
+            select_autoescape(enabled_extensions=("html",), default_for_string=False)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -86,12 +88,13 @@ def _template(name: str) -> Template:
 
 
 def render_text(template: str, **data: object) -> str:
-    return _template(template).render(**data).strip()
+    return _template(template).render(data).strip()
 
 
 def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:
     """Render a handler's Reply for a platform; `markdown` picks the dialect."""
-    name = f"chat/{reply.template}.j2"
-    text = render_text(name, markdown=markdown, **reply.data)
+    data = dict(reply.data)  # one copy, handed to Jinja as is (no keyword re-packing)
+    data["markdown"] = markdown
+    text = _template(f"chat/{reply.template}.j2").render(data).strip()
     return OutgoingText(text=text, markdown=markdown, title=str(reply.data.get("title", "研修助手")),
                         mentions=reply.mentions)

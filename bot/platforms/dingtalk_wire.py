@@ -190,7 +190,8 @@ def parse_callback(
     `robot_names` (optional) are display names whose "@name" is stripped from either end.
     """
     try:
-        return _parse(payload, received_at, tuple(n for n in robot_names if isinstance(n, str)))
+        names = tuple(n for n in robot_names if isinstance(n, str)) if robot_names else ()
+        return _parse(payload, received_at, names)
     except (_Malformed, TypeError, ValueError, AttributeError, RecursionError):
         return ParseError("malformed")
 
@@ -296,9 +297,13 @@ def text_body(
     msg_uuid: str | None = None,
 ) -> dict[str, Any]:
     """sessionWebhook / custom-robot text body (§2.2, §3.3); msg_uuid only for /robot/send."""
+    if not at_user_ids and not at_mobiles:  # most replies: nobody to @
+        body: dict[str, Any] = {"msgtype": "text", "text": {"content": text},
+                                "at": {"atUserIds": [], "atMobiles": [], "isAtAll": False}}
+        return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
     ids = _at_ids(at_user_ids)
     mobiles = tuple(dict.fromkeys(at_mobiles))[:MAX_AT_USERS]
-    body: dict[str, Any] = {
+    body = {
         "msgtype": "text",
         "text": {"content": _with_mentions(_with_mentions(text, ids), mobiles)},
         "at": {"atUserIds": list(ids), "atMobiles": list(mobiles), "isAtAll": False},
