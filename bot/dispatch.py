@@ -24,7 +24,7 @@ from handlers.context import Context
 from handlers.help import help_reply
 from handlers.registry import ROUTES, Route
 from storage.db import Database
-from storage.queries.inbound import claim_inbound, remember_reply, stored_reply
+from storage.queries.inbound import handle_once
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +98,19 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
             ready = await route.handler(ctx, read_session)
 
     async def unit(session: AsyncSession) -> Dispatched:
-        if not await claim_inbound(session, msg.platform, msg.msg_id, ctx.now):
-            text = await stored_reply(session, msg.platform, msg.msg_id)
+        out: OutgoingText | None = None
+
+        async def handle() -> str | None:
+            nonlocal out
+            reply = ready if ready is not None else await route.handler(ctx, session)
+            out = render_reply(reply, markdown=markdown)
+            if record is not None:
+                await record(session, out)
+            return out.text
+
+        new, text = await handle_once(session, msg.platform, msg.msg_id, ctx.now, handle)
+        if not new:
             return Dispatched(OutgoingText(text, markdown) if text else None, duplicate=True)
-        reply = ready if ready is not None else await route.handler(ctx, session)
-        out = render_reply(reply, markdown=markdown)
-        await remember_reply(session, msg.platform, msg.msg_id, out.text)
-        if record is not None:
-            await record(session, out)
         return Dispatched(out, duplicate=False)
 
     started = time.perf_counter()

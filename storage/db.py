@@ -76,6 +76,14 @@ def create_writer_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _no_busy_wait(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("PRAGMA busy_timeout=0")  # see Database._run_inline
+        # the driver would BEGIN lazily, at the first INSERT; the writer begins itself:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        # take the write lock when the batch starts, not at its first write: a look-up
+        # (the stored-once guard's) and the write that follows it see the same database
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -88,6 +88,6 @@ def sqlite_time(value: Any) -> str:
         return last[1]
     # the same text as strftime(SQLITE_DATETIME), several times faster
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-    text = str(utc.replace(tzinfo=None).isoformat(" ", "microseconds"))
+    text = str(utc.isoformat(" ", "microseconds")[:26])  # without its "+00:00"
     _last_time = (value, text)
     return text

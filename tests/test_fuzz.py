@@ -308,3 +308,26 @@ def test_edge_date_times_are_a_plan_error(due: str) -> None:
     with pytest.raises(PlanError) as caught:
         plan_from_text(text)
     assert caught.value.key == "task[0].due"
+
+
+# ---------------------------------------------------------------- hot-path SQL text
+
+
+@FAST
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9998, 12, 31),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)),
+                                               timezone(timedelta(hours=-5, minutes=-30))])))
+def test_the_driver_level_time_text_is_what_the_orm_stores(value: datetime) -> None:
+    """The check-in path writes times with the sqlite3 driver; the text must be exactly what
+    SQLAlchemy writes for a UTCDateTime column, or ORM reads and range queries would differ."""
+    from sqlalchemy.dialects import sqlite
+
+    from storage.inline import sqlite_time
+    from storage.models import UTCDateTime
+
+    column = UTCDateTime()
+    dialect = sqlite.dialect()
+    naive_utc = column.process_bind_param(value, dialect)
+    orm_text = column.impl_instance.dialect_impl(dialect).bind_processor(dialect)(naive_utc)
+    assert sqlite_time(value) == orm_text
+    assert sqlite_time(value) == orm_text  # the second look (same object) is remembered

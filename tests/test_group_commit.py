@@ -72,3 +72,58 @@ async def test_a_locked_database_waits_without_blocking_the_loop(db: Database, d
     assert await write is True
     tick_task.cancel()
     assert await inbound_count(db) == 1
+
+
+async def test_the_same_message_from_two_writers_is_handled_once(db: Database) -> None:
+    """Each message id is handled once whoever else writes it, on both databases. On SQLite
+    another process tries to write the same id after our look-up and before our write; on
+    PostgreSQL a second transaction claims it concurrently."""
+    from storage.queries.inbound import handle_once
+
+    await db.start()
+    now = datetime.now(UTC)
+    runs: list[str] = []
+
+    if db.url.startswith("sqlite"):
+        path = db.url.split("///", 1)[1]
+        refused: list[str] = []
+
+        async def handle() -> str:
+            # another process tries to write the same id between our look-up and our insert
+            other = sqlite3.connect(path, timeout=0)
+            try:
+                other.execute("INSERT INTO inbound (platform, msg_id, received_at, reply_text) "
+                              "VALUES ('t', 'race', '2026-01-01 00:00:00.000000', 'theirs')")
+                other.commit()
+            except sqlite3.OperationalError as exc:  # the batch holds the write lock
+                refused.append(str(exc))
+            finally:
+                other.close()
+            runs.append("ours")
+            return "ours"
+
+        outcome = await db.write(lambda s: handle_once(s, "t", "race", now, handle))
+        assert outcome == (True, "ours") and runs == ["ours"]
+        assert refused == ["database is locked"]
+    else:
+        async def slow() -> str:
+            runs.append("first")
+            await asyncio.sleep(0.2)  # the second claim waits on this uncommitted key
+            return "first"
+
+        async def fast() -> str:
+            runs.append("second")
+            return "second"
+
+        async def one(handle):  # type: ignore[no-untyped-def]
+            async with db.sessions() as s, s.begin():
+                return await handle_once(s, "t", "race", now, handle)
+
+        first = asyncio.create_task(one(slow))
+        await asyncio.sleep(0.05)
+        outcomes = await asyncio.gather(first, one(fast))
+        assert sorted(outcomes) == [(False, "first"), (True, "first")]
+        assert runs == ["first"]
+    async with db.sessions() as s:
+        rows = (await s.execute(select(Inbound.msg_id, Inbound.reply_text))).all()
+    assert [tuple(r) for r in rows] == [("race", "ours" if db.url.startswith("sqlite") else "first")]

@@ -158,9 +158,10 @@ def _req_str(payload: Mapping[Any, Any], key: str) -> str:
 
 def _opt_ms(value: Any) -> int | None:
     """A millisecond time given as a JSON number or a digit string (createAt is both)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e16:
-        return int(value)  # abs(nan) < 1e16 is False
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+    kind = type(value)  # exact types, as JSON gives them (a bool is not a time)
+    if kind is int or kind is float:
+        return int(value) if -1e16 < value < 1e16 else None  # False for nan and inf
+    if kind is str and value.isascii() and value.isdigit() and len(value) <= 16:
         return int(value)
     return None
 
