@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -37,8 +38,8 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 METRICS = web.AppKey("metrics", Metrics)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# the clock every request reads (several times): a partial calls straight into C
+utc_now: Callable[[], datetime] = partial(datetime.now, UTC)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -58,10 +58,6 @@ class Directory:
         if p.wecom_userid:
             self._people[("wecom", p.wecom_userid)] = p
 
-    async def _ensure(self) -> None:
-        if not self._loaded:
-            await self.load()
-
     def _recent_miss(self, key: tuple[str, str, str]) -> bool:
         at = self._misses.get(key)
         return at is not None and time.monotonic() - at < MISS_TTL_SECONDS
@@ -95,7 +91,8 @@ class Directory:
             return await q.group_by_conversation(s, platform, conversation_id)
 
     async def person(self, platform: str, sender_id: str) -> PersonInfo | None:
-        await self._ensure()
+        if not self._loaded:
+            await self.load()
         found = self._people.get((platform, sender_id))
         if found is not None or self._recent_miss(("p", platform, sender_id)):
             return found
@@ -112,7 +109,8 @@ class Directory:
         return self._people_by_id.get(person_id)
 
     async def group(self, platform: str, conversation_id: str) -> GroupInfo | None:
-        await self._ensure()
+        if not self._loaded:
+            await self.load()
         found = self._groups.get((platform, conversation_id))
         if found is not None or self._recent_miss(("g", platform, conversation_id)):
             return found
@@ -153,7 +151,8 @@ class Directory:
                       key=lambda p: p.id)
 
     async def term(self) -> TermInfo | None:
-        await self._ensure()
+        if not self._loaded:
+            await self.load()
         if time.monotonic() - self._term_checked > TERM_CHECK_SECONDS:
             self._term_checked = time.monotonic()
             async with self._sessions() as s:
