@@ -71,22 +71,27 @@ hours = 1
 """, encoding="utf-8")
 
 
-def write_config(path: Path, folder: Path, port: int) -> None:
+def write_config(path: Path, *, db_url: str, port: int, files_dir: Path, sim: bool = False) -> None:
+    """`yanxiu serve` on 127.0.0.1 taking DingTalk HTTP callbacks signed with SECRET; its
+    DingTalk API bases point at a closed local port; the simulator (and its route) optional.
+    Also used by the crash and two-instance tests (tests/serve_proc.py)."""
     path.write_text(f"""
 [server]
 host = "127.0.0.1"
 port = {port}
 public_base_url = "http://127.0.0.1:{port}"
 [database]
-url = "sqlite+aiosqlite:///{folder / 'bench.db'}"
+url = "{db_url}"
 [storage]
-files_dir = "{folder / 'files'}"
+files_dir = "{files_dir}"
 [dingtalk]
 enabled = true
 mode = "http"
 app_secret = "{SECRET}"
+api_base = "http://127.0.0.1:9"
+oapi_base = "http://127.0.0.1:9"
 [sim]
-enabled = false
+enabled = {"true" if sim else "false"}
 """, encoding="utf-8")
 
 
@@ -156,7 +161,8 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
         folder = Path(tmp)
         port = free_port()
         cfg = folder / "config.toml"
-        write_config(cfg, folder, port)
+        write_config(cfg, db_url=f"sqlite+aiosqlite:///{folder / 'bench.db'}", port=port,
+                     files_dir=folder / "files")
         write_roster(folder / "roster.csv", n + 200)
         write_plan(folder / "plan.toml")
         yanxiu("roster", "import", str(folder / "roster.csv"), "--config", str(cfg))

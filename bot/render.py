@@ -87,14 +87,16 @@ def _template(name: str) -> Template:
     return template
 
 
+def _render(template: str, data: dict[str, object]) -> str:
+    return _template(template).render(data).strip()  # the dict as is: no keyword re-packing
+
+
 def render_text(template: str, **data: object) -> str:
-    return _template(template).render(data).strip()
+    return _render(template, data)
 
 
 def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:
     """Render a handler's Reply for a platform; `markdown` picks the dialect."""
-    data = dict(reply.data)  # one copy, handed to Jinja as is (no keyword re-packing)
-    data["markdown"] = markdown
-    text = _template(f"chat/{reply.template}.j2").render(data).strip()
+    text = _render(f"chat/{reply.template}.j2", {**reply.data, "markdown": markdown})
     return OutgoingText(text=text, markdown=markdown, title=str(reply.data.get("title", "研修助手")),
                         mentions=reply.mentions)

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import aiohttp
 
-from bench.checkin_burst import SECRET, free_port, reply_text, wait_port
+from bench.checkin_burst import free_port, reply_text, wait_port, write_config
 from bench.loadgen import Request
 from bot.plan import plan_from_text
 from bot.roster import load_roster
@@ -31,28 +31,6 @@ from storage.queries.terms import save_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
-
-
-def write_serve_config(path: Path, *, db_url: str, port: int, files_dir: Path, sim: bool = False) -> None:
-    """DingTalk HTTP callbacks signed with bench's SECRET; the simulator (and its send route) optional."""
-    path.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-public_base_url = "http://127.0.0.1:{port}"
-[database]
-url = "{db_url}"
-[storage]
-files_dir = "{files_dir}"
-[dingtalk]
-enabled = true
-mode = "http"
-app_secret = "{SECRET}"
-api_base = "http://127.0.0.1:9"
-oapi_base = "http://127.0.0.1:9"
-[sim]
-enabled = {"true" if sim else "false"}
-""", encoding="utf-8")
 
 
 async def seed(db_url: str, roster: Path, plan_text: str, now: datetime) -> None:
@@ -92,7 +70,7 @@ class ServeProcess:
     def spawn(self) -> subprocess.Popen[bytes]:
         """Write the config and start the process (returns at once)."""
         cfg = self.folder / f"{self.name}.toml"
-        write_serve_config(cfg, db_url=self.db_url, port=self.port, files_dir=self.folder / "files",
+        write_config(cfg, db_url=self.db_url, port=self.port, files_dir=self.folder / "files",
                            sim=self.sim)
         self._log = self.log_path.open("ab")
         env = {**os.environ, "YANXIU_LOG_LEVEL": "INFO"}

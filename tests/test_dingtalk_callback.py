@@ -108,7 +108,7 @@ async def test_audio_gets_the_polite_unsupported_reply(client: Any, clock: FakeC
 
 @pytest.mark.parametrize("case", ["forged", "missing", "wrong_secret", "stale", "future",
                                   "oversize", "oversize_chunked", "not_json", "not_a_message",
-                                  "no_msgid"])
+                                  "no_msgid", "nan", "lone_surrogate", "not_utf8"])
 async def test_bad_requests_are_rejected_and_nothing_is_stored(
         client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk, case: str) -> None:
     payload = robot_message("group_text.json", base=fake.base, at=clock.now)
@@ -142,6 +142,12 @@ async def test_bad_requests_are_rejected_and_nothing_is_stored(
     elif case == "no_msgid":
         del payload["msgId"]
         data, expected = json.dumps(payload).encode(), 400
+    elif case == "nan":  # Python's json takes NaN; JSON (and the callback parser) does not
+        data, expected = json.dumps(dict(payload, createAt=float("nan"))).encode(), 400
+    elif case == "lone_surrogate":
+        data, expected = json.dumps(payload).replace("msgId\": \"", "msgId\": \"\\ud800").encode(), 400
+    elif case == "not_utf8":
+        data, expected = json.dumps(payload, ensure_ascii=False).encode("gbk"), 400
     resp = await client.post("/dingtalk/callback", data=data, headers=headers)
     assert resp.status == expected, await resp.text()
     assert APP_SECRET not in await resp.text()

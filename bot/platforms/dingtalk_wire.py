@@ -298,15 +298,12 @@ def text_body(
     msg_uuid: str | None = None,
 ) -> dict[str, Any]:
     """sessionWebhook / custom-robot text body (§2.2, §3.3); msg_uuid only for /robot/send."""
-    if not at_user_ids and not at_mobiles:  # most replies: nobody to @
-        body: dict[str, Any] = {"msgtype": "text", "text": {"content": text},
-                                "at": {"atUserIds": [], "atMobiles": [], "isAtAll": False}}
-        return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
-    ids = _at_ids(at_user_ids)
-    mobiles = tuple(dict.fromkeys(at_mobiles))[:MAX_AT_USERS]
-    body = {
+    # most replies @ nobody: skip the mention bookkeeping then
+    ids = _at_ids(at_user_ids) if at_user_ids else ()
+    mobiles = tuple(dict.fromkeys(at_mobiles))[:MAX_AT_USERS] if at_mobiles else ()
+    body: dict[str, Any] = {
         "msgtype": "text",
-        "text": {"content": _with_mentions(_with_mentions(text, ids), mobiles)},
+        "text": {"content": _with_mentions(_with_mentions(text, ids), mobiles) if ids or mobiles else text},
         "at": {"atUserIds": list(ids), "atMobiles": list(mobiles), "isAtAll": False},
     }
     return body if msg_uuid is None else {**body, "msgUuid": msg_uuid}
