@@ -90,6 +90,23 @@ class Directory:
         async with self._sessions() as s:
             return await q.group_by_conversation(s, platform, conversation_id)
 
+    def cached(self, platform: str, sender_id: str, conversation_id: str | None
+               ) -> tuple[PersonInfo | None, GroupInfo | None, TermInfo | None] | None:
+        """(person, group, term) for a message when the cache can answer all three without
+        a query (every check-in of a burst); None when a look-up or the term check is due.
+        `conversation_id` is None for a direct message (no group)."""
+        if not self._loaded or time.monotonic() - self._term_checked > TERM_CHECK_SECONDS:
+            return None
+        person = self._people.get((platform, sender_id))
+        if person is None and not self._recent_miss(("p", platform, sender_id)):
+            return None
+        if conversation_id is None:
+            return person, None, self._term
+        group = self._groups.get((platform, conversation_id))
+        if group is None and not self._recent_miss(("g", platform, conversation_id)):
+            return None
+        return person, group, self._term
+
     async def person(self, platform: str, sender_id: str) -> PersonInfo | None:
         if not self._loaded:
             await self.load()

@@ -82,13 +82,18 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
     if msg.images and command.verb in ("unknown", "empty", "help"):
         command = type(command)("photo", command.args, command.text)
     directory = services.directory
-    person = await directory.person(msg.platform, msg.sender_id)
-    group = await directory.group(msg.platform, msg.conversation_id) if msg.is_group else None
+    found = directory.cached(msg.platform, msg.sender_id, msg.conversation_id if msg.is_group else None)
+    if found is None:  # someone not cached yet, or the active term's periodic check
+        person = await directory.person(msg.platform, msg.sender_id)
+        group = await directory.group(msg.platform, msg.conversation_id) if msg.is_group else None
+        term = await directory.term()
+    else:
+        person, group, term = found
     school = directory.school(group.school_id if group and group.school_id else
                               (person.school_id if person else None))
-    ctx = Context(msg=msg, command=command, now=services.clock(), person=person, group=group,
-                  school=school, term=await directory.term(), directory=directory,
-                  files_dir=services.files_dir, max_photo_bytes=services.max_photo_bytes)
+    # by position, in field order (see bot/messages.py)
+    ctx = Context(msg, command, services.clock(), person, group, school, term, directory,
+                  services.files_dir, services.max_photo_bytes)
     route = choose_route(ctx)
     ready: Reply | None = None
     if route.read_only:

@@ -36,11 +36,22 @@ def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneIn
     """A time in the plan's zone, as people write it: 3月7日 10:00 (no leading zeros on dates).
 
     Shown to the second at most, so it is cached by whole second: a session's start is in
-    every check-in reply, and a burst's check-in times share their seconds.
+    every check-in reply, and a burst's check-in times share their seconds. The last value
+    shown in each format is also remembered by identity (datetimes are immutable, and the
+    memo holds the object, so its id cannot be reused): a session's start is one object for
+    the whole burst, and this skips even the timestamp.
     """
     if value is None:
         return ""
-    return _local_time(int(value.timestamp()), fmt, tz)
+    last = _last_local.get(fmt)
+    if last is not None and last[0] is value and last[1] is tz:
+        return last[2]
+    text = _local_time(int(value.timestamp()), fmt, tz)
+    _last_local[fmt] = (value, tz, text)
+    return text
+
+
+_last_local: dict[str, tuple[datetime, ZoneInfo | None, str]] = {}
 
 
 @lru_cache(maxsize=2048)
@@ -98,5 +109,5 @@ def render_text(template: str, **data: object) -> str:
 def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:
     """Render a handler's Reply for a platform; `markdown` picks the dialect."""
     text = _render(f"chat/{reply.template}.j2", {**reply.data, "markdown": markdown})
-    return OutgoingText(text=text, markdown=markdown, title=str(reply.data.get("title", "研修助手")),
-                        mentions=reply.mentions)
+    # by position, in field order (see bot/messages.py): text, markdown, title, mentions
+    return OutgoingText(text, markdown, str(reply.data.get("title", "研修助手")), reply.mentions)
