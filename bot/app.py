@@ -61,8 +61,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
                upgrade: bool = True) -> web.Application:
     """Build the aiohttp app; resources open on startup and close on cleanup."""
     metrics = Metrics()
-    app = web.Application(client_max_size=config.server.max_body_bytes)
-    app.on_response_prepare.append(metrics.count_response)
+    app = web.Application(client_max_size=config.server.max_body_bytes,
+                          handler_args=metrics.handler_args())  # counts every response
     app[METRICS] = metrics
     app[CONFIG] = config
     app[CLOCK] = clock

@@ -22,12 +22,16 @@ async def test_metrics_count_requests_latency_outbox_and_lease(app_client, chat:
     await chat.say("钱志强", "广播 下周二停课一次", school=None)
     await app_client.post("/sim/api/send", data=b"not json")  # a 400
     await app_client.get("/no/such/page")  # a 404
+    await app_client.get("/sim/api/send")  # a 405: the path exists, the method does not
+    await app_client.get("/", allow_redirects=False)  # a 302 raised by the handler
     resp = await app_client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
     got = samples(await resp.text())
     assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "200")))] == 2
     assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "400")))] == 1
     assert got[("yanxiu_http_requests_total", (("endpoint", "unmatched"), ("status", "404")))] == 1
+    assert got[("yanxiu_http_requests_total", (("endpoint", "unmatched"), ("status", "405")))] == 1
+    assert got[("yanxiu_http_requests_total", (("endpoint", "/"), ("status", "302")))] == 1
     assert got[("yanxiu_handler_seconds_count", (("verb", "checkin"),))] == 1
     queued = sum(v for (name, labels), v in got.items() if name == "yanxiu_outbox_messages"
                  and ("route", "sim") in labels)
