@@ -14,6 +14,8 @@ import asyncio
 import csv
 import json
 import os
+import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -140,11 +142,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(port: int, pid: int, requests: list[Request], concurrency: int) -> tuple[Result, float]:
-    """The load's result and the server's CPU microseconds per request."""
+def measured(port: int, pid: int, requests: list[Request], concurrency: int) -> tuple[Result, float, float | None]:
+    """The load's result, the server's CPU microseconds per request, and (where `perf` can
+    count) the server's instructions per request: a figure of the code, not of how busy
+    the machine's neighbours are, which moves the other two by up to a factor of two."""
+    counter = start_instruction_count(pid)
     before = cpu_seconds(pid)
     result = load(port, requests, concurrency)
-    return result, (cpu_seconds(pid) - before) / len(requests) * 1e6
+    cpu = (cpu_seconds(pid) - before) / len(requests) * 1e6
+    instructions = stop_instruction_count(counter)
+    return result, cpu, instructions / len(requests) if instructions is not None else None
+
+
+def start_instruction_count(pid: int) -> subprocess.Popen[str] | None:
+    if shutil.which("perf") is None:
+        return None
+    counter = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions", "-p", str(pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # attached before the load starts
+    return counter if counter.poll() is None else None
+
+
+def stop_instruction_count(counter: subprocess.Popen[str] | None) -> float | None:
+    """Instructions counted since start, or None where perf may not count (no PMU, paranoid)."""
+    if counter is None:
+        return None
+    counter.send_signal(signal.SIGINT)
+    _, err = counter.communicate(timeout=30)
+    for line in err.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return float(fields[0])
+    return None
+
+
+def _kinsn(value: float | None) -> str:
+    return f"{value / 1000:,.0f}k" if value is not None else "n/a (no perf)"
 
 
 def load(port: int, requests: list[Request], concurrency: int) -> Result:
@@ -173,7 +206,7 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
         try:
             wait_port(port, server)
             load(port, build_requests(200, offset=n), concurrency)  # warm-up: other teachers
-            served, served_cpu = measured(port, server.pid, build_requests(n), concurrency)
+            served, served_cpu, served_ins = measured(port, server.pid, build_requests(n), concurrency)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -191,11 +224,12 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
         try:
             wait_port(bare_port, bare)
             load(bare_port, build_requests(200, offset=n), concurrency)
-            baseline, bare_cpu = measured(bare_port, bare.pid, build_requests(n), concurrency)
+            baseline, bare_cpu, bare_ins = measured(bare_port, bare.pid, build_requests(n), concurrency)
         finally:
             bare.terminate()
             bare.wait(timeout=30)
-        print(f"  server CPU per request: yanxiu {served_cpu:.0f} µs, bare {bare_cpu:.0f} µs")
+        print(f"  server CPU per request: yanxiu {served_cpu:.0f} µs, bare {bare_cpu:.0f} µs; "
+              f"instructions per request: yanxiu {_kinsn(served_ins)}, bare {_kinsn(bare_ins)}")
         return served, baseline, acked, stored[0]
 
 

@@ -128,9 +128,10 @@ def build(path: Path, schools: int, teachers: int) -> None:
         conn.exec_driver_sql("PRAGMA synchronous=OFF")
         conn.execute(insert(School), [{"id": i + 1, "code": f"S{i:04d}", "name": f"第{i + 1}学校"}
                                       for i in range(schools)])
-        people = [{"id": p + 1, "school_id": p % schools + 1, "name": f"教师{p:05d}",
-                   "role": "school_lead" if p < schools else "teacher", "dingtalk_userid": f"dt{p:05d}",
-                   "mobile": f"138{p:08d}"} for p in range(teachers)]
+        people: list[dict[str, int | str | None]] = [
+            {"id": p + 1, "school_id": p % schools + 1, "name": f"教师{p:05d}",
+             "role": "school_lead" if p < schools else "teacher", "dingtalk_userid": f"dt{p:05d}",
+             "mobile": f"138{p:08d}"} for p in range(teachers)]
         people += [{"id": teachers + k + 1, "school_id": None, "name": f"区教研员{k}", "role": "district_admin",
                     "dingtalk_userid": f"dtadmin{k}", "mobile": None} for k in range(3)]
         conn.execute(insert(Person), people)
