@@ -58,9 +58,19 @@ class Directory:
         if p.wecom_userid:
             self._people[("wecom", p.wecom_userid)] = p
 
-    def _recent_miss(self, key: tuple[str, str, str]) -> bool:
+    async def _ensure(self) -> None:
+        if not self._loaded:
+            await self.load()
+
+    def _answerable(self, found: object, key: tuple[str, str, str]) -> bool:
+        """True when the cache's answer for `key` stands: an entry, or a recent miss."""
+        if found is not None:
+            return True
         at = self._misses.get(key)
         return at is not None and time.monotonic() - at < MISS_TTL_SECONDS
+
+    def _term_check_due(self) -> bool:
+        return time.monotonic() - self._term_checked > TERM_CHECK_SECONDS
 
     async def _single_flight(self, key: tuple[str, str, str],
                              fetch: Callable[[], Awaitable[Any]]) -> Any:
@@ -95,23 +105,22 @@ class Directory:
         """(person, group, term) for a message when the cache can answer all three without
         a query (every check-in of a burst); None when a look-up or the term check is due.
         `conversation_id` is None for a direct message (no group)."""
-        if not self._loaded or time.monotonic() - self._term_checked > TERM_CHECK_SECONDS:
+        if not self._loaded or self._term_check_due():
             return None
         person = self._people.get((platform, sender_id))
-        if person is None and not self._recent_miss(("p", platform, sender_id)):
+        if not self._answerable(person, ("p", platform, sender_id)):
             return None
         if conversation_id is None:
             return person, None, self._term
         group = self._groups.get((platform, conversation_id))
-        if group is None and not self._recent_miss(("g", platform, conversation_id)):
+        if not self._answerable(group, ("g", platform, conversation_id)):
             return None
         return person, group, self._term
 
     async def person(self, platform: str, sender_id: str) -> PersonInfo | None:
-        if not self._loaded:
-            await self.load()
+        await self._ensure()
         found = self._people.get((platform, sender_id))
-        if found is not None or self._recent_miss(("p", platform, sender_id)):
+        if self._answerable(found, ("p", platform, sender_id)):
             return found
         found = await self._single_flight(("p", platform, sender_id),
                                           lambda: self._person_from_db(platform, sender_id))
@@ -126,10 +135,9 @@ class Directory:
         return self._people_by_id.get(person_id)
 
     async def group(self, platform: str, conversation_id: str) -> GroupInfo | None:
-        if not self._loaded:
-            await self.load()
+        await self._ensure()
         found = self._groups.get((platform, conversation_id))
-        if found is not None or self._recent_miss(("g", platform, conversation_id)):
+        if self._answerable(found, ("g", platform, conversation_id)):
             return found
         found = await self._single_flight(("g", platform, conversation_id),
                                           lambda: self._group_from_db(platform, conversation_id))
@@ -168,9 +176,8 @@ class Directory:
                       key=lambda p: p.id)
 
     async def term(self) -> TermInfo | None:
-        if not self._loaded:
-            await self.load()
-        if time.monotonic() - self._term_checked > TERM_CHECK_SECONDS:
+        await self._ensure()
+        if self._term_check_due():
             self._term_checked = time.monotonic()
             async with self._sessions() as s:
                 stamp = await q.active_term_stamp(s)

@@ -32,6 +32,9 @@ _FAST_FORMATS = {
 }
 
 
+_last_local: dict[str, tuple[datetime, ZoneInfo | None, str]] = {}  # fmt -> (value, tz, text)
+
+
 def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneInfo | None = None) -> str:
     """A time in the plan's zone, as people write it: 3月7日 10:00 (no leading zeros on dates).
 
@@ -49,9 +52,6 @@ def local_time(value: datetime | None, fmt: str = "%m月%d日 %H:%M", tz: ZoneIn
     text = _local_time(int(value.timestamp()), fmt, tz)
     _last_local[fmt] = (value, tz, text)
     return text
-
-
-_last_local: dict[str, tuple[datetime, ZoneInfo | None, str]] = {}
 
 
 @lru_cache(maxsize=2048)

@@ -1,0 +1,91 @@
+"""The per-process directory: what the check-in path's synchronous look-up may answer from
+the cache, and when it must hand over to the database (a new roster row, a miss gone
+stale, the active term's periodic check)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from bot import directory as directory_module
+from bot.directory import MISS_TTL_SECONDS, TERM_CHECK_SECONDS, Directory
+from bot.platforms.sim import group_conversation
+from storage.db import Database
+from storage.models import Person, Term
+
+
+class Monotonic:
+    """time.monotonic as the directory sees it, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
+    fake = Monotonic()
+    monkeypatch.setattr(directory_module.time, "monotonic", fake)
+    return fake
+
+
+@pytest.fixture
+async def directory(seeded: Database, monotonic: Monotonic) -> Directory:
+    d = Directory(seeded.sessions)
+    await d.load()
+    return d
+
+
+async def test_a_cached_teacher_in_a_bound_group_is_answered_without_a_query(directory: Directory) -> None:
+    found = directory.cached("dingtalk", "dt-zhangming", None)
+    assert found is not None
+    person, group, term = found
+    assert person is not None and person.name == "张明"
+    assert group is None and term is not None
+    in_group = directory.cached("sim", str(person.id), group_conversation("LX001"))
+    assert in_group is not None and in_group[1] is not None
+    assert in_group[1].school_id == person.school_id
+
+
+async def test_nothing_is_answered_before_the_first_load(seeded: Database) -> None:
+    assert Directory(seeded.sessions).cached("dingtalk", "dt-zhangming", None) is None
+
+
+async def test_someone_added_after_the_load_is_looked_up_then_cached(
+        directory: Directory, seeded: Database) -> None:
+    assert directory.cached("dingtalk", "dt-newcomer", None) is None  # not a known miss yet
+    async with seeded.sessions() as s, s.begin():
+        s.add(Person(name="新老师", role="teacher", dingtalk_userid="dt-newcomer"))
+    person = await directory.person("dingtalk", "dt-newcomer")
+    assert person is not None and person.name == "新老师"
+    found = directory.cached("dingtalk", "dt-newcomer", None)
+    assert found is not None and found[0] == person
+
+
+async def test_a_miss_is_answered_until_it_goes_stale(
+        directory: Directory, seeded: Database, monotonic: Monotonic) -> None:
+    assert await directory.person("dingtalk", "dt-stranger") is None
+    assert directory.cached("dingtalk", "dt-stranger", None) == (None, None, directory._term)
+    assert await directory.group("dingtalk", "cid-unbound") is None
+    assert directory.cached("dingtalk", "dt-zhangming", "cid-unbound") is not None
+    async with seeded.sessions() as s, s.begin():
+        s.add(Person(name="后来者", role="teacher", dingtalk_userid="dt-stranger"))
+    monotonic.now += MISS_TTL_SECONDS + 1
+    assert directory.cached("dingtalk", "dt-stranger", None) is None
+    assert directory.cached("dingtalk", "dt-zhangming", "cid-unbound") is None
+    person = await directory.person("dingtalk", "dt-stranger")
+    assert person is not None and person.name == "后来者"
+
+
+async def test_the_term_check_falls_due_and_sees_a_plan_loaded_elsewhere(
+        directory: Directory, seeded: Database, monotonic: Monotonic) -> None:
+    assert directory.cached("dingtalk", "dt-zhangming", None) is not None
+    async with seeded.sessions() as s, s.begin():
+        await s.execute(update(Term).values(active=False))
+    monotonic.now += TERM_CHECK_SECONDS + 1
+    assert directory.cached("dingtalk", "dt-zhangming", None) is None  # the check is due
+    assert await directory.term() is None  # another process deactivated the plan
+    found = directory.cached("dingtalk", "dt-zhangming", None)
+    assert found is not None and found[2] is None
