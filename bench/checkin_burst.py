@@ -189,7 +189,13 @@ def load(port: int, requests: list[Request], concurrency: int) -> Result:
         return asyncio.run(run("127.0.0.1", port, requests, concurrency, keep_bodies=True))
 
 
-def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
+def host_speed(instructions: float | None, cpu_us: float) -> float | None:
+    """Billions of instructions the host ran per CPU second of the bare server: the same code
+    every time, so this says how fast the machine was in that minute (its neighbours vary it)."""
+    return instructions / cpu_us / 1000 if instructions is not None and cpu_us > 0 else None
+
+
+def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int, float | None]:
     with tempfile.TemporaryDirectory(prefix="yanxiu-bench-") as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -230,7 +236,10 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int]:
             bare.wait(timeout=30)
         print(f"  server CPU per request: yanxiu {served_cpu:.0f} µs, bare {bare_cpu:.0f} µs; "
               f"instructions per request: yanxiu {_kinsn(served_ins)}, bare {_kinsn(bare_ins)}")
-        return served, baseline, acked, stored[0]
+        speed = host_speed(bare_ins, bare_cpu)
+        if speed is not None:
+            print(f"  host speed: {speed:.2f} G instructions per CPU second (the bare server's)")
+        return served, baseline, acked, stored[0], speed
 
 
 def main() -> None:
@@ -241,9 +250,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"check-in burst: n={args.n}, concurrency={args.concurrency}, runs={args.runs}, "
           f"cpus={os.cpu_count()}")
-    rates, bases, p99s, p50s = [], [], [], []
+    rates, bases, p99s, p50s, speeds = [], [], [], [], []
     for i in range(args.runs):
-        served, baseline, acked, stored = one_run(args.n, args.concurrency)
+        served, baseline, acked, stored, speed = one_run(args.n, args.concurrency)
         ratio = served.rate / baseline.rate
         print(f"run {i + 1}: yanxiu  {served.summary()}")
         print(f"run {i + 1}: bare    {baseline.summary()}")
@@ -255,10 +264,13 @@ def main() -> None:
         bases.append(baseline.rate)
         p99s.append(served.percentile(0.99) * 1000)
         p50s.append(served.percentile(0.5) * 1000)
+        if speed is not None:
+            speeds.append(speed)
     rate, base = median(rates), median(bases)
     print(f"median of {args.runs}: yanxiu {rate:,.0f}/s (target ≥ 5,000), bare {base:,.0f}/s, "
           f"ratio {rate / base:.2f} (target ≥ 0.5), p50 {median(p50s):.1f} ms, "
-          f"p99 {median(p99s):.1f} ms (target ≤ 25)")
+          f"p99 {median(p99s):.1f} ms (target ≤ 25)"
+          + (f"; host speed {median(speeds):.2f} G instructions/s" if speeds else ""))
 
 
 if __name__ == "__main__":
