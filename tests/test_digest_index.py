@@ -1,0 +1,79 @@
+"""The digests read submissions from their covering index, and migration 0002 puts it in place
+(and takes it out again) on the database the suite runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event, inspect, make_url
+
+from handlers.digest import build_all_digests, build_school_digest
+from storage.db import MIGRATIONS_DIR, Database, is_sqlite
+from storage.queries.directory import active_term, all_schools
+from tests.known_records import DIGEST_AT, add_known_records
+
+
+async def submission_indexes(db: Database) -> dict[str, list[str]]:
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(lambda c: inspect(c).get_indexes("submission"))
+    return {ix["name"]: list(ix["column_names"]) for ix in found}
+
+
+def migrate(url: str, direction: str, revision: str) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    getattr(command, direction)(cfg, revision)
+
+
+async def test_migration_0002_swaps_the_task_index_for_the_digest_index_and_back(db: Database) -> None:
+    digest_columns = ["task_id", "person_id", "state", "chars", "flag", "similar_to_person_id", "similarity"]
+    at_head = await submission_indexes(db)
+    assert at_head.get("ix_submission_digest") == digest_columns
+    assert "ix_submission_task_id" not in at_head
+
+    await db.engine.dispose()
+    await asyncio.to_thread(migrate, db.url, "downgrade", "0001")
+    before = await submission_indexes(db)
+    assert before.get("ix_submission_task_id") == ["task_id"] and "ix_submission_digest" not in before
+
+    await db.engine.dispose()
+    await asyncio.to_thread(migrate, db.url, "upgrade", "head")
+    assert await submission_indexes(db) == at_head
+
+
+async def test_the_digests_never_read_the_submission_rows(seeded: Database) -> None:
+    """The rows hold each reflection's ~3 KB of text; the digest's columns are all in the index."""
+    if not is_sqlite(seeded.url):
+        pytest.skip("the query plan checked here is SQLite's")
+    await add_known_records(seeded)
+    reads: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "FROM submission" in statement:
+            reads.append((statement, parameters))
+
+    event.listen(seeded.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with seeded.sessions() as s:
+            term = await active_term(s)
+            await build_all_digests(s, term, DIGEST_AT)  # the district's read
+            district = len(reads)
+            await build_school_digest(s, term, (await all_schools(s))[0], DIGEST_AT)  # one school's
+    finally:
+        event.remove(seeded.engine.sync_engine, "before_cursor_execute", capture)
+    assert district >= 1 and len(reads) > district
+
+    con = sqlite3.connect(make_url(seeded.url).database or "")
+    try:
+        for statement, parameters in reads:
+            plan = " | ".join(row[3] for row in con.execute(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "COVERING INDEX ix_submission_digest" in plan, (statement, plan)
+    finally:
+        con.close()
