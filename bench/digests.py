@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select
 
+from bot.cli import tune_gc
 from bot.plan import plan_from_text
 from handlers.digest import (
     all_school_figures,
@@ -302,6 +303,7 @@ def main() -> None:
     ap.add_argument("--measure", metavar="DB", help=argparse.SUPPRESS)  # the fresh measuring process
     args = ap.parse_args()
     if args.measure:
+        tune_gc()  # as `yanxiu serve`, which runs the scheduled digests
         runner: Any = asyncio.run
         try:  # the loop `yanxiu serve` runs on
             import uvloop
