@@ -48,7 +48,7 @@ from handlers.digest import (
     render_school_digest,
 )
 from handlers.digest_figures import district_digest
-from storage.db import Database
+from storage.db import Database, upgrade_schema
 from storage.models import (
     Checkin,
     Leave,
@@ -320,6 +320,8 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         build(path, args.schools, args.teachers)
+    else:  # a district built by an older checkout: bring its schema (indexes) up to this one's
+        upgrade_schema(f"sqlite+aiosqlite:///{path}")
     print(f"digests: {args.schools} schools, {args.teachers:,} teachers, {path}", flush=True)
     subprocess.run([sys.executable, "-m", "bench.digests", "--measure", str(path), "--runs", str(args.runs)],
                    cwd=ROOT, check=True)
