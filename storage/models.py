@@ -165,10 +165,11 @@ class Submission(Base):
     __tablename__ = "submission"
     __table_args__ = (
         UniqueConstraint("person_id", "task_id"),
-        # what the digests read, in an index of its own: the rows also hold the text (~3 KB
-        # of 1000字 each, stored before these columns), which a table scan reads past
+        # what the digests and the dashboard's trend read, in an index of its own: the rows
+        # also hold the text (~3 KB of 1000字 each, stored before these columns), which a
+        # table scan reads past
         Index("ix_submission_digest", "task_id", "person_id", "state", "chars", "flag",
-              "similar_to_person_id", "similarity"),
+              "similar_to_person_id", "similarity", "accepted_at", "updated_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))

@@ -231,3 +231,29 @@ def test_the_link_reply_reads_well_in_markdown_too() -> None:
     assert "到 3月18日 12:00" in md.text and md.title == "数据后台"
     plain = render_reply(Reply("dashboard_link", {**data, "school": None}))
     assert plain.text.splitlines()[:2] == ["全区数据后台（只读）：", data["url"]]
+
+
+async def test_the_district_trend_leaves_out_what_district_staff_record(known: Any, seeded: Database) -> None:
+    """District staff are not members: their check-ins, leave and reflections (say, trying the
+    bot out) count in no week of the district's trend, as in no digest."""
+    from storage.models import Checkin, Leave
+
+    async def figures() -> tuple[Any, Any]:
+        async with seeded.sessions() as s:
+            term = await active_term(s)
+            d = await district_figures(s, term, DIGEST_AT)
+            return term, ([(w.checkins, w.reflections, w.reflections_new) for w in
+                           await weekly_trend(s, term, DIGEST_AT, d.members)], d.checkins, d.reflections)
+
+    term, before = await figures()
+    held = [o.id for o in term.occurrences if o.occurrence.starts_at <= DIGEST_AT]
+    async with seeded.sessions() as s, s.begin():
+        staff = (await s.scalars(select(Person.id).where(Person.name == "钱志强"))).one()
+        s.add(Checkin(person_id=staff, occurrence_id=held[0], at=DIGEST_AT, late=False, platform="sim",
+                      msg_id="staff-try"))
+        s.add(Leave(person_id=staff, occurrence_id=held[1], reason="试用", at=DIGEST_AT))
+        s.add(Submission(person_id=staff, task_id=term.task_ids["reflection-march"], text="试用" * 600,
+                         chars=1200, state="accepted", updated_at=DIGEST_AT, accepted_at=DIGEST_AT))
+    _, after = await figures()
+    assert after == before
+    assert sum(rate.done for rate, _, _ in before[0]) == before[1].done == 14  # the staff check-in is not one
