@@ -4,7 +4,9 @@ term of records on SQLite, through the real code, against a raw-SQL baseline in 
 Builds the district once (cached in --dir; SQLAlchemy Core executemany): the spec's spring
 term (37 sessions, 4 monthly reflections of ~1000 字, 2 photo tasks), check-ins for ~80 % of
 the sessions (some late), leave for a few of the rest, reflections accepted / drafts /
-near-duplicate flags, photos. Then, in a fresh process (so its peak RSS is the digests'):
+near-duplicate flags, photos (a district built by an older checkout is migrated to the current
+schema first). Then, in a fresh process (so its peak RSS is the digests') with `yanxiu
+serve`'s event loop and collector settings:
   - baseline: the three per-school completion aggregates in raw sqlite3, nothing else;
   - all school digests + the district digest from one read of the records:
     handlers.digest.all_school_figures, render_school_digest for every school, then
