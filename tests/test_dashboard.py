@@ -233,10 +233,14 @@ def test_the_link_reply_reads_well_in_markdown_too() -> None:
     assert plain.text.splitlines()[:2] == ["全区数据后台（只读）：", data["url"]]
 
 
-async def test_the_district_trend_leaves_out_what_district_staff_record(known: Any, seeded: Database) -> None:
+@pytest.mark.parametrize("listed", [500, 0])  # staff ids as a list, or (too many to list) a sub-select
+async def test_the_district_trend_leaves_out_what_district_staff_record(
+        known: Any, seeded: Database, listed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """District staff are not members: their check-ins, leave and reflections (say, trying the
     bot out) count in no week of the district's trend, as in no digest."""
     from storage.models import Checkin, Leave
+
+    monkeypatch.setattr("storage.queries.dashboard.MAX_LISTED", listed)
 
     async def figures() -> tuple[Any, Any]:
         async with seeded.sessions() as s:

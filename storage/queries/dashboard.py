@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurrence, Submission
 
 MEMBER_ROLES = ("teacher", "school_lead")  # as storage.queries.digest: whose completion counts
-MAX_LISTED = 5_000  # district staff are a handful; beyond this many, a sub-select (bound parameters)
+MAX_LISTED = 500  # district staff are a handful; beyond this many, a sub-select (old SQLite: 999 parameters)
 
 
 def _non_members() -> Select[Any]:
