@@ -88,16 +88,22 @@ def create_writer_engine(url: str) -> Engine:
     return engine
 
 
-def upgrade_schema(url: str, revision: str = "head") -> None:
-    """Run Alembic migrations up to `revision` (blocking; call from a thread in async code)."""
-    from alembic import command
+def alembic_config(url: str) -> Any:
+    """Alembic's configuration for this project's migrations against `url`."""
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, revision)
+    return cfg
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    """Run Alembic migrations up to `revision` (blocking; call from a thread in async code)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
 
 
 class Database:

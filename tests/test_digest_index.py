@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, inspect, make_url
 
 from handlers.dashboard_views import weekly_trend
 from handlers.digest import build_all_digests, build_school_digest
-from storage.db import MIGRATIONS_DIR, Database, is_sqlite
+from storage.db import Database, alembic_config, is_sqlite
 from storage.queries.directory import active_term, all_schools
 from tests.known_records import DIGEST_AT, add_known_records
 
@@ -26,11 +25,7 @@ async def submission_indexes(db: Database) -> dict[str, list[str]]:
 
 
 def migrate(url: str, direction: str, revision: str) -> None:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    cfg.attributes["configure_logger"] = False
-    getattr(command, direction)(cfg, revision)
+    getattr(command, direction)(alembic_config(url), revision)
 
 
 async def test_migration_0002_swaps_the_task_index_for_the_digest_index_and_back(db: Database) -> None:

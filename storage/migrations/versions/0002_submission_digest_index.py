@@ -3,8 +3,8 @@
 The digests (and the dashboard's weekly trend) read a few small columns of every
 submission. In the table they sit after the reflection's text (~3 KB each, mostly in
 overflow pages), so a district read went through ~200 MB. A covering index holds just
-those columns. It leads with task_id, so it also does
-the old task_id index's work (the cascade from task), and that index goes.
+those columns. It leads with task_id, so it also does the old task_id index's work (the
+cascade from task), and that index goes.
 
 Revision ID: 0002
 Revises: 0001
