@@ -34,6 +34,25 @@ def _holiday_detail(d: date) -> tuple[bool, str | None] | None:
         return None
 
 
+def has_holiday_data(year: int) -> bool:
+    """Whether chinese_calendar knows `year`'s public holidays and 调休 (the State Council
+    publishes a year's arrangement late in the year before; the package follows)."""
+    try:
+        chinese_calendar.get_holiday_detail(date(year, 1, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def holiday_data_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chinese_calendar")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 class SchoolCalendar:
     """Answers "is this a school day?" for one term plan."""
 

@@ -116,7 +116,22 @@ def cmd_plan_load(args: argparse.Namespace) -> int:
     asyncio.run(_with_db(config, run))
     print(f"loaded {plan.name}: {len(session_occurrences(plan))} sessions, {len(plan.tasks)} tasks, "
           f"{len(scheduled_sends(plan))} scheduled sends")
+    _warn_holiday_gaps(plan)
     return 0
+
+
+def _warn_holiday_gaps(plan: Any) -> None:
+    """Say, on stderr, which years of the term the holiday calendar does not know yet: there,
+    sessions land on public holidays unless the plan lists them."""
+    from bot.calendar import holiday_data_version
+    from bot.plan import sessions_without_holiday_data
+
+    for year, sessions in sessions_without_holiday_data(plan).items():
+        print(f"yanxiu: warning: chinese-calendar {holiday_data_version()} has no public holidays "
+              f"or 调休 for {year}, so this term's {sessions} sessions in {year} fall on every "
+              f"weekday, holidays included. List {year}'s holidays in term.non_school_dates "
+              f"(and make-up school days in term.extra_school_dates), or upgrade chinese-calendar "
+              f"once it covers {year}.", file=sys.stderr)
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
@@ -138,6 +153,7 @@ def cmd_plan_show(args: argparse.Namespace) -> int:
             raise CliError("no plan loaded: run `yanxiu plan load FILE` first, or pass FILE")
         plan = plan_from_text(Path(args.file).read_text()) if args.file else term.plan
     shown = plan_show_json(plan)
+    _warn_holiday_gaps(plan)
     if args.json:
         print(json.dumps(shown, ensure_ascii=False, indent=2))
         return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.calendar import SchoolCalendar
+from bot.calendar import SchoolCalendar, has_holiday_data
 
 TASK_KINDS = ("reflection", "photos")
 SEND_KINDS = ("theme", "session_reminder", "deadline_reminder", "school_digest", "district_digest")
@@ -507,6 +507,21 @@ def session_occurrences(plan: Plan) -> list[Occurrence]:
                 )
     found.sort(key=lambda o: (o.starts_at, o.session))
     return found
+
+
+def sessions_without_holiday_data(plan: Plan) -> dict[int, int]:
+    """{year: sessions placed in it} for each year of the term whose public holidays and 调休
+    the holiday calendar does not know yet: there, every Mon–Fri outside the plan's own
+    `non_school_dates` holds its sessions, holidays included, until the plan lists them."""
+    years = [y for y in range(plan.start.year, plan.end.year + 1) if not has_holiday_data(y)]
+    if not years:
+        return {}
+    counts = dict.fromkeys(years, 0)
+    for occurrence in session_occurrences(plan):
+        year = occurrence.starts_at.year
+        if year in counts:
+            counts[year] += 1
+    return counts
 
 
 def _deadline_reminders(plan: Plan) -> Iterable[Send]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,43 @@ def test_group_bind_with_a_wecom_webhook_never_prints_its_key(tmp_path, capsys) 
         return g.route_kind, g.route_url
 
     assert asyncio.run(stored()) == ("wecom_webhook", hook)
+
+
+def _first_year_without_holiday_data() -> int:
+    import chinese_calendar  # asked directly, not through bot.calendar
+
+    year = 2026
+    while True:
+        try:
+            chinese_calendar.is_holiday(date(year, 6, 1))
+        except NotImplementedError:
+            return year
+        year += 1
+
+
+def test_plan_load_warns_of_a_year_the_holiday_calendar_does_not_know(tmp_path, capsys) -> None:
+    """A spring term in a year chinese-calendar has no data for yet would put sessions on
+    清明 and 劳动节: the operator is told which year, how many sessions, and what to do."""
+    year = _first_year_without_holiday_data()
+    cfg = write_config(tmp_path)
+    text = (DATA / "spec_plan.toml").read_text(encoding="utf-8").replace("2023-", f"{year}-")
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(text, encoding="utf-8")
+    assert main(["plan", "load", str(plan_file), "--config", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    loaded = int(captured.out.split(": ")[1].split(" sessions")[0])
+    assert loaded > 0
+    [warning] = [line for line in captured.err.splitlines() if "warning" in line]
+    assert f"no public holidays or 调休 for {year}" in warning
+    assert f"this term's {loaded} sessions in {year}" in warning  # the whole term lies in it
+    assert "term.non_school_dates" in warning
+    assert main(["plan", "show", "--json", "--config", str(cfg)]) == 0
+    shown = capsys.readouterr()
+    assert json.loads(shown.out)["sessions"]  # stdout stays pure JSON
+    assert f"for {year}" in shown.err
+
+
+def test_plan_load_is_quiet_about_years_the_holiday_calendar_knows(tmp_path, capsys) -> None:
+    cfg = write_config(tmp_path)
+    assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
+    assert "warning" not in capsys.readouterr().err
