@@ -128,10 +128,10 @@ def _warn_holiday_gaps(plan: Any) -> None:
 
     for year, sessions in sessions_without_holiday_data(plan).items():
         print(f"yanxiu: warning: chinese-calendar {holiday_data_version()} has no public holidays "
-              f"or 调休 for {year}, so this term's {sessions} sessions in {year} fall on every "
-              f"weekday, holidays included. List {year}'s holidays in term.non_school_dates "
-              f"(and make-up school days in term.extra_school_dates), or upgrade chinese-calendar "
-              f"once it covers {year}.", file=sys.stderr)
+              f"or 调休 for {year}: the {sessions} sessions this term places in {year} take every "
+              f"weekday as a school day, holidays included. List {year}'s holidays in "
+              f"term.non_school_dates (make-up school days in term.extra_school_dates), or "
+              f"upgrade chinese-calendar once it covers {year}.", file=sys.stderr)
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:

@@ -217,7 +217,7 @@ def test_plan_load_warns_of_a_year_the_holiday_calendar_does_not_know(tmp_path, 
     assert loaded > 0
     [warning] = [line for line in captured.err.splitlines() if "warning" in line]
     assert f"no public holidays or 调休 for {year}" in warning
-    assert f"this term's {loaded} sessions in {year}" in warning  # the whole term lies in it
+    assert f"the {loaded} sessions this term places in {year}" in warning  # all of the term
     assert "term.non_school_dates" in warning
     assert main(["plan", "show", "--json", "--config", str(cfg)]) == 0
     shown = capsys.readouterr()
