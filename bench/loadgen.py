@@ -48,6 +48,16 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
+    @classmethod
+    def joined(cls, parts: Sequence[Result]) -> Result:
+        """Loads run one after another as one: their times added, their requests in order."""
+        statuses: dict[int, int] = {}
+        for part in parts:
+            for status, count in part.statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        return cls(sum(p.seconds for p in parts), [x for p in parts for x in p.latencies], statuses,
+                   [b for p in parts for b in p.bodies], sum(p.errors for p in parts))
+
     def summary(self) -> str:
         return (f"{len(self.latencies)} requests in {self.seconds:.2f}s = {self.rate:,.0f} req/s; "
                 f"p50 {self.percentile(0.5) * 1000:.2f} ms, p99 {self.percentile(0.99) * 1000:.2f} ms; "
