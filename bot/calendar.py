@@ -37,11 +37,7 @@ def _holiday_detail(d: date) -> tuple[bool, str | None] | None:
 def has_holiday_data(year: int) -> bool:
     """Whether chinese_calendar knows `year`'s public holidays and 调休 (the State Council
     publishes a year's arrangement late in the year before; the package follows)."""
-    try:
-        chinese_calendar.get_holiday_detail(date(year, 1, 1))
-    except NotImplementedError:
-        return False
-    return True
+    return _holiday_detail(date(year, 1, 1)) is not None
 
 
 def holiday_data_version() -> str:
