@@ -23,6 +23,7 @@ from bot.outbox import Sender
 from bot.platforms import sim
 from bot.platforms.sim_route import SimRoute
 from bot.scheduler import Scheduler
+from bot.workers import Worker
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -58,15 +59,21 @@ async def to_simulator(request: web.Request) -> web.Response:
 
 
 def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
-               upgrade: bool = True) -> web.Application:
-    """Build the aiohttp app; resources open on startup and close on cleanup."""
-    metrics = Metrics()
+               upgrade: bool = True, worker: Worker | None = None) -> web.Application:
+    """Build the aiohttp app; resources open on startup and close on cleanup.
+
+    `worker`: one of `serve --workers N`'s processes. All of them answer requests; only
+    the first keeps the long connections (DingTalk Stream, WeCom WebSocket), the photo
+    downloader, the scheduler and the outbox sender, which the others leave to it.
+    """
+    background = worker is None or worker.index == 0
+    metrics = Metrics(worker.metrics_dir, worker.index) if worker is not None else Metrics()
     app = web.Application(client_max_size=config.server.max_body_bytes,
                           handler_args=metrics.handler_args())  # counts every response
     app[METRICS] = metrics
     app[CONFIG] = config
     app[CLOCK] = clock
-    db = Database(config.database.url)
+    db = Database(config.database.url, shared=worker is not None and worker.count > 1)
     app[DATABASE] = db
     services = Services(db=db, directory=Directory(db.sessions), clock=clock,
                         files_dir=Path(config.storage.files_dir),
@@ -94,6 +101,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(http_ctx)
+    app.cleanup_ctx.append(metrics.publishing_ctx)
+    if worker is not None:
+        app.cleanup_ctx.append(worker.orphan_ctx)
     app[DOWNLOADER] = PhotoDownloader(services)
 
     async def downloads_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -101,7 +111,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
         yield
         await app[DOWNLOADER].stop()
 
-    app.cleanup_ctx.append(downloads_ctx)
+    if background:
+        app.cleanup_ctx.append(downloads_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view(metrics, db, clock))
     app.router.add_get("/", to_simulator)
@@ -111,20 +122,21 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     if config.dingtalk.enabled:  # callback route or Stream, fetcher, replier, send routes
         from bot.platforms import dingtalk
 
-        dingtalk.install(app, config, services, HTTP)
+        dingtalk.install(app, config, services, HTTP, long_connection=background)
     if config.wecom.enabled:  # /wecom/bot, /wecom/callback or WebSocket, fetcher, replier, webhook route
         from bot.platforms import wecom
 
-        wecom.install(app, config, services, HTTP)
+        wecom.install(app, config, services, HTTP, long_connection=background)
     from bot import dashboard, digest_charts  # /dashboard/…, /charts/…, 后台 links, charts
 
     dashboard.install(app, config, services)
     digest_charts.install(app, config, services)
-    _install_scheduling(app, config, services)
+    _install_scheduling(app, config, services, run=background)
     return app
 
 
-def _install_scheduling(app: web.Application, config: Config, services: Services) -> None:
+def _install_scheduling(app: web.Application, config: Config, services: Services,
+                        *, run: bool = True) -> None:
     """The outbox sender and the scheduler; started last, so every send route is registered."""
     if config.sim.enabled:
         services.routes.setdefault("sim", SimRoute(services.db, services.clock))
@@ -139,4 +151,5 @@ def _install_scheduling(app: web.Application, config: Config, services: Services
         await scheduler.stop()
         await sender.stop()
 
-    app.cleanup_ctx.append(scheduling_ctx)
+    if run:
+        app.cleanup_ctx.append(scheduling_ctx)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config, ConfigError, config_from_mapping, load_config
+from bot.config import MAX_WORKERS, Config, ConfigError, config_from_mapping, load_config
 
 log = logging.getLogger("yanxiu")
 
@@ -292,7 +292,7 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _run_app(app: Any, host: str, port: int, banner: str) -> None:
+def _run_app(app: Any, host: str, port: int, banner: str | None, *, reuse_port: bool = False) -> None:
     from aiohttp import web
 
     try:  # uvloop (extra "fast") when installed: the check-in burst needs it
@@ -301,23 +301,37 @@ def _run_app(app: Any, host: str, port: int, banner: str) -> None:
         loop_factory: Any = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
-    print(banner, flush=True)
+    if banner:
+        print(banner, flush=True)
     tune_gc()
+    options: dict[str, Any] = {"reuse_port": True} if reuse_port else {}
     if loop_factory is not None:
         loop = loop_factory()
         asyncio.set_event_loop(loop)
-        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop)
+        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop, **options)
     else:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
+        web.run_app(app, host=host, port=port, print=None, access_log=None, **options)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.workers import Supervisor, worker_from_env
+    from storage.db import upgrade_schema
 
     config = load_config(args.config)
-    app = create_app(config)
-    _run_app(app, config.server.host, config.server.port,
-             f"yanxiu serving on http://{config.server.host}:{config.server.port}/")
+    count = config.server.workers if args.workers is None else args.workers
+    if not 1 <= count <= MAX_WORKERS:
+        raise CliError(f"--workers: must be between 1 and {MAX_WORKERS}")
+    banner = f"yanxiu serving on http://{config.server.host}:{config.server.port}/"
+    worker = worker_from_env()
+    if worker is None and count > 1:  # the supervisor: migrate once, then start the workers
+        upgrade_schema(config.database.url)
+        print(f"{banner} with {count} workers", flush=True)
+        argv = [sys.executable, "-m", "bot.cli", "serve", "--config", args.config]
+        return Supervisor(argv, count).run()
+    app = create_app(config, upgrade=worker is None, worker=worker)
+    _run_app(app, config.server.host, config.server.port, None if worker else banner,
+             reuse_port=worker is not None)
     return 0
 
 
@@ -377,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(fn=cmd_demo)
 
     serve = sub.add_parser("serve", parents=[common], help="webhooks + scheduler + outbox sender")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="serving processes on this port, one per core (default: server.workers, 1)")
     serve.set_defaults(fn=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

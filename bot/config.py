@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+MAX_WORKERS = 64
+
 
 class ConfigError(Exception):
     """A configuration problem, phrased as `<section.key>: <problem>`."""
@@ -40,6 +42,7 @@ class ServerConfig:
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 1024 * 1024
+    workers: int = 1  # serving processes on this machine (`serve --workers N`)
     link_secret: Secret = field(default_factory=Secret)  # signs dashboard links
 
 
@@ -167,6 +170,8 @@ def _check(section: str, built: Any) -> None:
                 raise ConfigError(f"{section}.{key}: must be an http(s) URL")
     if section == "server" and not 0 < built.port < 65536:
         raise ConfigError("server.port: must be between 1 and 65535")
+    if section == "server" and not 1 <= built.workers <= MAX_WORKERS:
+        raise ConfigError(f"server.workers: must be between 1 and {MAX_WORKERS}")
     if section == "database" and "://" not in built.url:
         raise ConfigError("database.url: must be a SQLAlchemy URL such as sqlite+aiosqlite:///./yanxiu.db")
 

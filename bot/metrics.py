@@ -3,11 +3,16 @@ latency by verb, outbox depth and failures by route, who holds the scheduler lea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import os
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from storage.db import Database
 from storage.queries.metrics import live_leases, outbox_by_state_and_route
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -47,6 +53,22 @@ class _RequestsAndLatency:
         row[bisect_left(self.buckets, seconds)] += 1  # le: a value on a bound is in it
         row[-1] += seconds
 
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": [[e, st, n] for (e, st), n in self.requests.items()],
+                "latency": self.latency}
+
+    def merged(self, others: list[dict[str, Any]]) -> _RequestsAndLatency:
+        """These counts plus other workers' snapshots (a worker's figures are its own)."""
+        total = _RequestsAndLatency(self.buckets)
+        for snap in [self.snapshot(), *others]:
+            for endpoint, status, n in snap["requests"]:
+                total.requests[(endpoint, status)] = total.requests.get((endpoint, status), 0) + n
+            for verb, row in snap["latency"].items():
+                mine = total.latency.setdefault(verb, [0.0] * (len(self.buckets) + 2))
+                for i, v in enumerate(row):
+                    mine[i] += v
+        return total
+
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily("yanxiu_http_requests", "HTTP requests by endpoint and outcome",
                                        labels=["endpoint", "status"])
@@ -63,17 +85,70 @@ class _RequestsAndLatency:
         yield latency
 
 
+class _AllWorkers:
+    """`serve --workers N`: each worker publishes its request counts to a shared folder
+    every PUBLISH_SECONDS; whichever worker is scraped adds the others' to its own."""
+
+    def __init__(self, hot: _RequestsAndLatency, folder: Path, worker: int) -> None:
+        self.hot = hot
+        self.folder = folder
+        self.own = folder / f"worker-{worker}.json"
+
+    def publish(self) -> None:
+        tmp = self.own.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.hot.snapshot()), encoding="utf-8")
+        os.replace(tmp, self.own)
+
+    def others(self) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted(self.folder.glob("worker-*.json")):
+            if path != self.own:
+                with contextlib.suppress(OSError, ValueError):  # a worker not yet started
+                    found.append(json.loads(path.read_text(encoding="utf-8")))
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.hot.merged(self.others()).collect()
+
+
+PUBLISH_SECONDS = 1.0
+
+
 class Metrics:
     """One registry per app, so several apps (tests, two instances) never share counters."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None, worker: int = 0) -> None:
         self.registry = CollectorRegistry()
         self._hot = _RequestsAndLatency(LATENCY_BUCKETS)
-        self.registry.register(self._hot)
+        self._all = _AllWorkers(self._hot, shared_dir, worker) if shared_dir is not None else None
+        self.registry.register(self._all or self._hot)
         self.outbox = Gauge("yanxiu_outbox_messages", "Outbox rows by state and send route",
                             ["state", "route"], registry=self.registry)
         self.lease = Gauge("yanxiu_lease_holder", "1 for the process holding each lease",
                            ["lease", "holder"], registry=self.registry)
+
+    async def publishing_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """cleanup_ctx: with several workers, publish this one's counts while it serves."""
+        if self._all is None:
+            yield
+            return
+        shared = self._all
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(PUBLISH_SECONDS)
+                try:
+                    shared.publish()
+                except OSError as exc:  # a full disk: /metrics shows older counts meanwhile
+                    log.warning("could not publish this worker's metrics: %s", exc.strerror)
+
+        shared.publish()
+        task = asyncio.create_task(loop(), name="metrics-publisher")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        shared.publish()
 
     def observe_handler(self, verb: str, seconds: float) -> None:
         self._hot.observe(verb, seconds)

@@ -55,6 +55,7 @@ class ServeProcess:
     db_url: str
     name: str = "serve"
     sim: bool = False
+    workers: int = 1  # > 1: the process is the supervisor of `serve --workers N`
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -74,7 +75,8 @@ class ServeProcess:
                            sim=self.sim)
         self._log = self.log_path.open("ab")
         env = {**os.environ, "YANXIU_LOG_LEVEL": "INFO"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg)],
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg), *workers],
                                      cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         return self.proc
 
@@ -92,8 +94,13 @@ class ServeProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        """Kill (if running) and reap the process; safe to call twice."""
+        """Kill (if running) and reap the process; safe to call twice. A supervisor gets
+        SIGTERM first, so that it stops its workers."""
         if self.proc is not None:
+            if self.workers > 1 and self.proc.poll() is None:
+                self.proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=30)
             self.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=30)

@@ -19,6 +19,7 @@ from storage.models import Inbound
 from storage.queries.inbound import claim_inbound
 
 GUARD_S = 30.0  # only a hang guard: a broken lock or doorbell never returns
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -60,14 +61,23 @@ async def test_a_writer_gives_up_at_the_deadline(tmp_path: Path,
         b.close()
 
 
-async def test_the_lock_dies_with_the_process_that_held_it(tmp_path: Path) -> None:
-    path = tmp_path / "x-writer.lock"
-    holder = subprocess.Popen(
+def start_holder(path: Path) -> subprocess.Popen[str]:
+    """Another process that takes the lock, says so, and sleeps holding it."""
+    return subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path; from storage.db import WriterLock\n"
          f"lock = WriterLock(Path({str(path)!r})); assert lock.try_acquire(); print('held', flush=True)\n"
          "time.sleep(600)"],
-        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def lock_file_exists(folder: Path) -> bool:
+    return Path(f"{folder / 'shared.db'}-writer.lock").exists()
+
+
+async def test_the_lock_dies_with_the_process_that_held_it(tmp_path: Path) -> None:
+    path = tmp_path / "x-writer.lock"
+    holder = start_holder(path)
     lock = WriterLock(path)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -104,7 +114,7 @@ async def test_two_databases_on_one_file_commit_every_write_once(tmp_path: Path,
         async with first.sessions() as s:
             assert await s.scalar(select(func.count()).select_from(Inbound)) == 600
         assert first.batches < 300 and second.batches < 600  # both still commit in groups
-        assert Path(f"{tmp_path / 'shared.db'}-writer.lock").exists()
+        assert lock_file_exists(tmp_path)
     finally:
         await first.close()
         await second.close()

@@ -256,8 +256,10 @@ async def app_callback(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application, config: Config, services: Services,
-            http: web.AppKey[aiohttp.ClientSession]) -> WeComAdapter:
+            http: web.AppKey[aiohttp.ClientSession], *, long_connection: bool = True) -> WeComAdapter:
     """Add the WeCom endpoints and WebSocket client; register fetcher, replier, send route.
+
+    `long_connection=False`: keep the WebSocket closed (another worker holds it).
 
     `http` names the app's shared ClientSession, opened by an earlier cleanup_ctx.
     """
@@ -277,6 +279,8 @@ def install(app: web.Application, config: Config, services: Services,
         app.router.add_post("/wecom/callback", app_callback)
     else:
         log.warning("wecom: token/encoding_aes_key not set, /wecom/callback is off")
+    if not long_connection:
+        adapter.ws = None
     app.cleanup_ctx.append(adapter.lifecycle_ctx)
     return adapter
 

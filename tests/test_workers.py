@@ -1,0 +1,216 @@
+"""`yanxiu serve --workers 2` as real processes on 127.0.0.1: both workers take check-ins
+on one port and one database, /metrics adds up both, a worker killed mid-burst is started
+again with nothing acknowledged lost and nothing doubled, SIGTERM stops them all, and a
+worker that cannot start stops the supervisor. SQLite, and PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bench.checkin_burst import build_requests, write_plan, write_roster
+from bench.loadgen import Request
+from bot.cli import main
+from bot.config import ConfigError, config_from_mapping
+from bot.metrics import LATENCY_BUCKETS, _RequestsAndLatency
+from bot.workers import RESTART_AFTER_SECONDS, WORKER_ENV, Worker
+from tests.serve_proc import ServeProcess, msg_id_of, post_checkin, seed
+from tests.test_crash import stored_checkins, stored_replies, totals
+
+TEACHERS = 600
+CONCURRENCY = 32
+OK = "签到成功"
+CALLBACK = "/dingtalk/callback"
+GUARD_S = 60.0  # only a hang guard
+
+
+def workers_of(supervisor: int) -> dict[int, tuple[int, Worker]]:
+    """index → (pid, Worker) for the live children of `supervisor`, read from /proc."""
+    found: dict[int, tuple[int, Worker]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != supervisor or fields[0] == "Z":
+                continue
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(f"{WORKER_ENV}=".encode()):
+                worker = Worker.from_env(item.split(b"=", 1)[1].decode())
+                found[worker.index] = (int(entry.name), worker)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def until(condition, what: str):  # type: ignore[no-untyped-def]
+    """Poll `condition()` until it is truthy; fail after GUARD_S (a hang guard, not a timing test)."""
+    deadline = time.monotonic() + GUARD_S
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+    return result
+
+
+def published(worker: Worker) -> int:
+    """Acknowledged callbacks in `worker`'s published counts (0 before it publishes)."""
+    try:
+        snap = json.loads((worker.metrics_dir / f"worker-{worker.index}.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(n for endpoint, status, n in snap["requests"] if endpoint == CALLBACK and status == 200)
+
+
+async def burst(server: ServeProcess, requests: list[Request], kill: tuple[int, int] | None = None
+                ) -> dict[str, tuple[int, str] | None]:
+    """Every request on a new connection (so the kernel spreads them over the workers);
+    `kill=(after, pid)`: SIGKILL `pid` once `after` answers are in."""
+    answers: dict[str, tuple[int, str] | None] = {}
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(http: aiohttp.ClientSession, request: Request) -> None:
+        async with gate:
+            answers[msg_id_of(request)] = answer = await post_checkin(http, server.base, request)
+        if kill is not None and answer is not None and len(answers) == kill[0]:
+            os.kill(kill[1], signal.SIGKILL)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        await asyncio.wait_for(asyncio.gather(*(one(http, r) for r in requests)), timeout=GUARD_S * 2)
+    return answers
+
+
+async def scraped_callbacks(base: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as resp:
+        text = await resp.text()
+    found = re.search(r'yanxiu_http_requests_total\{endpoint="/dingtalk/callback",status="200"\} (\S+)', text)
+    return int(float(found.group(1))) if found else 0
+
+
+async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
+        tmp_path: Path, db_url: str) -> None:
+    write_roster(tmp_path / "roster.csv", TEACHERS)
+    write_plan(tmp_path / "plan.toml")
+    await seed(db_url, tmp_path / "roster.csv", (tmp_path / "plan.toml").read_text("utf-8"), datetime.now(UTC))
+    requests = build_requests(TEACHERS)
+    first_half, second_half = requests[:300], requests[300:]
+    server = ServeProcess(tmp_path, db_url, workers=2)
+    try:
+        await server.start()
+        assert server.proc is not None
+        supervisor = server.proc.pid
+        started = time.monotonic()
+        workers = await until(lambda: (w := workers_of(supervisor)) and len(w) == 2 and w, "two workers")
+        pids = {i: pid for i, (pid, _) in workers.items()}
+
+        # both workers answer, and whichever is scraped counts both
+        first = await burst(server, first_half)
+        assert all(a is not None and a[0] == 200 and OK in a[1] for a in first.values()), server.log()
+        await until(lambda: sum(published(w) for _, w in workers.values()) == 300, "both workers' counts")
+        assert all(published(w) > 0 for _, w in workers.values()), "one worker took every connection"
+        scraped = [await scraped_callbacks(server.base) for _ in range(4)]  # either worker answers
+        assert scraped == [300] * 4, scraped
+
+        # kill -9 worker 1 mid-burst (once it has run long enough to be started again)
+        await asyncio.sleep(max(0.0, started + RESTART_AFTER_SECONDS + 1 - time.monotonic()))
+        second = await burst(server, second_half, kill=(60, pids[1]))
+        acked = {m: a[1] for m, a in {**first, **second}.items() if a is not None and a[0] == 200}
+        unanswered = [r for r in requests if msg_id_of(r) not in acked]
+        assert unanswered, "worker 1 answered nothing in flight when it was killed"
+        assert all(a is None or a[0] == 200 for a in second.values())
+        stored = await stored_checkins(db_url)  # acknowledged means durable
+        assert not [m for m in acked if stored.get(m) != 1], "acknowledged but not stored once"
+
+        restarted = await until(lambda: (w := workers_of(supervisor)) and len(w) == 2
+                                and w[1][0] != pids[1] and published(w[1][1]) == 0 and w, "worker 1 again")
+        assert restarted[0][0] == pids[0]  # the other worker served on
+        by_id = {msg_id_of(r): r for r in requests}
+        sample = random.Random(9).sample(sorted(acked), 40)
+        again = await burst(server, unanswered + [by_id[m] for m in sample])
+        assert all(a is not None and a[0] == 200 for a in again.values()), server.log()
+        assert all(OK in again[msg_id_of(r)][1] for r in unanswered)  # type: ignore[index]
+        assert all(again[m] == (200, acked[m]) for m in sample)  # the very reply given before
+        replies = await stored_replies(db_url)
+        assert all(again[m] == (200, replies[m]) for m in again)
+
+        # SIGTERM stops the supervisor and every worker, cleanly
+        server.proc.terminate()
+        assert await asyncio.to_thread(server.proc.wait, GUARD_S) == 0, server.log()
+        live = {pid for pid, _ in restarted.values()}
+        await until(lambda: not any(alive(pid) for pid in live), "the workers to stop")
+        assert not restarted[0][1].metrics_dir.exists()
+    finally:
+        server.stop()
+    final = await stored_checkins(db_url)
+    assert set(final) == set(by_id) and set(final.values()) == {1}
+    assert await totals(db_url) == (TEACHERS, TEACHERS, TEACHERS)
+    assert "starting it again" in server.log()
+
+
+async def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path, db_url: str) -> None:
+    taken = socket.socket()  # the port held without SO_REUSEPORT: no worker can bind it
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    server = ServeProcess(tmp_path, db_url, workers=2, port=taken.getsockname()[1])
+    try:
+        proc = server.spawn()
+        code = await asyncio.to_thread(proc.wait, GUARD_S)
+        supervisor = proc.pid
+    finally:
+        server.stop()
+        taken.close()
+    assert code == 1, server.log()
+    assert "while starting; stopping" in server.log()
+    assert not workers_of(supervisor)
+
+
+def test_workers_must_be_a_sensible_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError, match=r"server\.workers"):
+        config_from_mapping({"server": {"workers": 0}}, env={})
+    with pytest.raises(ConfigError, match=r"server\.workers"):
+        config_from_mapping({}, env={"YANXIU_SERVER_WORKERS": "65"})
+    assert config_from_mapping({"server": {"workers": 2}}, env={}).server.workers == 2
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[database]\nurl = "sqlite+aiosqlite:///./x.db"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(cfg), "--workers", "0"]) == 1
+    assert "--workers: must be between 1 and 64" in capsys.readouterr().err
+
+
+def test_a_worker_knows_itself_from_its_environment(tmp_path: Path) -> None:
+    worker = Worker(1, 2, tmp_path / "odd:name", 4242)
+    assert Worker.from_env(worker.to_env()) == worker
+
+
+def test_workers_counts_add_up() -> None:
+    one, two = _RequestsAndLatency(LATENCY_BUCKETS), _RequestsAndLatency(LATENCY_BUCKETS)
+    one.count(CALLBACK, 200)
+    one.count(CALLBACK, 200)
+    one.observe("checkin", 0.003)
+    two.count(CALLBACK, 200)
+    two.count(CALLBACK, 401)
+    two.observe("checkin", 0.02)
+    two.observe("leave", 0.5)
+    total = one.merged([json.loads(json.dumps(two.snapshot()))])  # as read back from its file
+    assert total.requests == {(CALLBACK, 200): 3, (CALLBACK, 401): 1}
+    checkin = total.latency["checkin"]
+    assert sum(checkin[:-1]) == 2 and checkin[-1] == pytest.approx(0.023)
+    assert sum(total.latency["leave"][:-1]) == 1
+    assert one.requests == {(CALLBACK, 200): 2}  # merging leaves a worker's own counts alone
