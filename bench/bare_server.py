@@ -1,7 +1,8 @@
 """The baseline for the check-in burst: a bare aiohttp handler that only verifies the
 DingTalk signature and parses the JSON body — no database, no business logic.
 
-Run: python -m bench.bare_server PORT SECRET
+Run: python -m bench.bare_server PORT SECRET [--reuse-port]
+(--reuse-port: one of several such processes on one port, like `serve --workers N`.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    web.run_app(make_app(secret), host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(make_app(secret), host="127.0.0.1", port=port, print=None, access_log=None,
+                reuse_port="--reuse-port" in sys.argv[3:])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ at the instructions a request measured. Targets (SPEC §9): ≥ 5,000/s, ratio �
 p99 ≤ 25 ms.
 
 Run: python -m bench.checkin_burst [--n 20000] [--runs 3] [--concurrency 64]
+                                  [--workers 2] [--bare-workers 1]
+`--workers`: yanxiu's serving processes (`serve --workers N`; 2 on this 2-core machine);
+`--bare-workers`: the bare handler's processes on one port (SPEC's baseline: one).
 Only 127.0.0.1 is contacted; every server it starts is stopped before it exits.
 """
 
@@ -144,27 +147,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Meter:
-    """A server's CPU seconds and (where `perf` can count) instructions, from now until
-    `per_request`: figures of the code, not only of how busy the machine's neighbours are,
-    which moves wall-clock rates by up to a factor of two."""
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc): `serve --workers N`'s workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.counter = start_instruction_count(pid)
-        self.before = cpu_seconds(pid)
+
+class Meter:
+    """Servers' CPU seconds and (where `perf` can count) instructions, from now until
+    `per_request`: figures of the code, not only of how busy the machine's neighbours are,
+    which moves wall-clock rates by up to a factor of two. Several processes add up."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.counter = start_instruction_count(pids)
+        self.before = sum(cpu_seconds(pid) for pid in pids)
 
     def per_request(self, requests: int) -> tuple[float, float | None]:
         """(CPU microseconds, instructions) per request since the meter started."""
-        cpu = (cpu_seconds(self.pid) - self.before) / requests * 1e6
+        cpu = (sum(cpu_seconds(pid) for pid in self.pids) - self.before) / requests * 1e6
         instructions = stop_instruction_count(self.counter)
         return cpu, instructions / requests if instructions is not None else None
 
 
-def start_instruction_count(pid: int) -> subprocess.Popen[str] | None:
+def start_instruction_count(pids: list[int]) -> subprocess.Popen[str] | None:
     if shutil.which("perf") is None:
         return None
-    counter = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions", "-p", str(pid)],
+    counter = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions", "-p",
+                                ",".join(map(str, pids))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)  # attached before the load starts
     return counter if counter.poll() is None else None
@@ -205,7 +223,43 @@ def host_speed(instructions: float | None, cpu_us: float) -> float | None:
 SLICES = 4  # each server's load, in slices taken in turn: y b b y y b b y
 
 
-def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int, float | None, float | None]:
+def start_servers(cfg: Path, port: int, bare_port: int, workers: int, bare_workers: int
+                  ) -> tuple[list[subprocess.Popen[bytes]], list[int], list[int]]:
+    """(processes to stop, yanxiu's serving pids, the bare handler's pids), all listening."""
+    more = ["--workers", str(workers)] if workers > 1 else []
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg), *more],
+                              cwd=ROOT, stdout=subprocess.DEVNULL)
+    reuse = ["--reuse-port"] if bare_workers > 1 else []
+    bares = [subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(bare_port), SECRET, *reuse],
+                              cwd=ROOT, stdout=subprocess.DEVNULL) for _ in range(bare_workers)]
+    procs = [server, *bares]
+    try:
+        wait_port(port, server)
+        for bare in bares:
+            wait_port(bare_port, bare)
+        serving = [server.pid]
+        if workers > 1:
+            deadline = time.monotonic() + 30
+            while len(serving := children(server.pid)) < workers:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the workers did not start")
+                time.sleep(0.1)
+            time.sleep(1.0)  # every worker listening, not only the first
+    except BaseException:
+        stop_servers(procs)
+        raise
+    return procs, serving, [b.pid for b in bares]
+
+
+def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=30)
+
+
+def one_run(n: int, concurrency: int, workers: int = 1, bare_workers: int = 1
+            ) -> tuple[Result, Result, int, int, float | None, float | None]:
     """One run: `n` check-ins against `yanxiu serve` and the same `n` requests against the bare
     handler, both servers up and loaded in turns (ABBA), so that both see the same minutes
     of a host whose speed swings within a minute."""
@@ -220,13 +274,8 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int, float |
         yanxiu("roster", "import", str(folder / "roster.csv"), "--config", str(cfg))
         yanxiu("plan", "load", str(folder / "plan.toml"), "--config", str(cfg))
 
-        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg)],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL)
-        bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(bare_port), SECRET],
-                                cwd=ROOT, stdout=subprocess.DEVNULL)
+        procs, serving, bare_pids = start_servers(cfg, port, bare_port, workers, bare_workers)
         try:
-            wait_port(port, server)
-            wait_port(bare_port, bare)
             load(port, build_requests(200, offset=n), concurrency)  # warm-up: other teachers
             load(bare_port, build_requests(200, offset=n), concurrency)
             requests = build_requests(n)
@@ -234,7 +283,7 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int, float |
             slices = [requests[i:i + size] for i in range(0, n, size)]
             served_parts: list[Result] = []
             bare_parts: list[Result] = []
-            served_meter, bare_meter = Meter(server.pid), Meter(bare.pid)
+            served_meter, bare_meter = Meter(serving), Meter(bare_pids)
             for k, part in enumerate(slices):
                 turns = [(port, served_parts), (bare_port, bare_parts)]
                 for target, parts in (turns if k % 2 == 0 else turns[::-1]):
@@ -242,10 +291,7 @@ def one_run(n: int, concurrency: int) -> tuple[Result, Result, int, int, float |
             served_cpu, served_ins = served_meter.per_request(n)
             bare_cpu, bare_ins = bare_meter.per_request(n)
         finally:
-            for proc in (server, bare):
-                proc.terminate()
-            for proc in (server, bare):
-                proc.wait(timeout=30)
+            stop_servers(procs)
         served, baseline = Result.joined(served_parts), Result.joined(bare_parts)
         acked = sum(1 for b in served.bodies if "签到成功" in reply_text(b))
         con = sqlite3.connect(folder / "bench.db")
@@ -267,12 +313,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=2, help="yanxiu serve --workers N (default 2)")
+    ap.add_argument("--bare-workers", type=int, default=1, help="bare handler processes (default 1)")
     args = ap.parse_args()
     print(f"check-in burst: n={args.n}, concurrency={args.concurrency}, runs={args.runs}, "
-          f"cpus={os.cpu_count()}")
+          f"cpus={os.cpu_count()}, yanxiu workers={args.workers}, bare processes={args.bare_workers}")
     rates, bases, ratios, p99s, p50s, speeds, costs = [], [], [], [], [], [], []
     for i in range(args.runs):
-        served, baseline, acked, stored, speed, cost = one_run(args.n, args.concurrency)
+        served, baseline, acked, stored, speed, cost = one_run(args.n, args.concurrency,
+                                                               args.workers, args.bare_workers)
         ratio = served.rate / baseline.rate
         print(f"run {i + 1}: yanxiu  {served.summary()}")
         print(f"run {i + 1}: bare    {baseline.summary()}")
@@ -297,8 +346,9 @@ def main() -> None:
           f"p99 {median(p99s):.1f} ms (target ≤ 25)"
           + (f"; host speed {median(speeds):.2f} G instructions/s" if speeds else ""))
     if costs:
-        print(f"  5,000/s at yanxiu's {median(costs) / 1000:,.0f}k instructions a request needs a "
-              f"host speed of {5000 * median(costs) / 1e9:.2f} G instructions/s on the server's core")
+        where = "on the server's core" if args.workers == 1 else f"summed over its {args.workers} workers"
+        print(f"  5,000/s at yanxiu's {median(costs) / 1000:,.0f}k instructions a request needs "
+              f"{5000 * median(costs) / 1e9:.2f} G instructions/s {where}")
 
 
 if __name__ == "__main__":
