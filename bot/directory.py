@@ -1,7 +1,9 @@
 """The per-process cache of who is who (people, groups, schools, the active term).
 
-Reads on the hot path (every check-in) come from here; a miss falls back to the database,
-and a plan loaded by another process is noticed within `TERM_CHECK_SECONDS`.
+Reads on the hot path (every check-in) come from here; a miss falls back to the database.
+A plan loaded, a roster imported or a group (re-)bound by another process (the CLI, another
+worker or instance) is noticed within `TERM_CHECK_SECONDS`: the term's stamp and the
+directory's change counter are read then, and a new counter reloads everything.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ class Directory:
         self._inflight: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
         self._term: TermInfo | None = None
         self._term_checked = 0.0
+        self._version = 0
         self._loaded = False
 
     async def load(self) -> None:
         """(Re)read everything; called at start and after a roster import, plan load or bind."""
         async with self._sessions() as s:
+            version = await q.directory_version(s)  # first: a change during the read reloads again
             people = await q.all_people(s)
             groups = await q.all_groups(s)
             schools = await q.all_schools(s)
@@ -47,6 +51,7 @@ class Directory:
         self._groups = {(g.platform, g.conversation_id): g for g in groups}
         self._schools = {s.id: s for s in schools}
         self._term = term
+        self._version = version
         self._term_checked = time.monotonic()
         self._misses.clear()
         self._loaded = True
@@ -181,7 +186,10 @@ class Directory:
             self._term_checked = time.monotonic()
             async with self._sessions() as s:
                 stamp = await q.active_term_stamp(s)
-            if stamp != (self._term.loaded_at if self._term else None):
+                version = await q.directory_version(s)
+            if version != self._version:
+                await self._single_flight(("v", "", ""), self.load)
+            elif stamp != (self._term.loaded_at if self._term else None):
                 async with self._sessions() as s:
                     self._term = await q.active_term(s)
         return self._term

@@ -83,10 +83,10 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
         command = type(command)("photo", command.args, command.text)
     directory = services.directory
     found = directory.cached(msg.platform, msg.sender_id, msg.conversation_id if msg.is_group else None)
-    if found is None:  # someone not cached yet, or the active term's periodic check
+    if found is None:  # someone not cached yet, or the periodic check for other processes' changes
+        term = await directory.term()  # first: it reloads the cache if the directory changed
         person = await directory.person(msg.platform, msg.sender_id)
         group = await directory.group(msg.platform, msg.conversation_id) if msg.is_group else None
-        term = await directory.term()
     else:
         person, group, term = found
     school = directory.school(group.school_id if group and group.school_id else

@@ -263,6 +263,15 @@ class SimMessage(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ChangeStamp(Base):
+    """A counter per kind of rarely changed data that processes cache ("directory": people,
+    schools, groups); bumped in the writing transaction, compared by every process."""
+
+    __tablename__ = "change_stamp"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class SchedulerLease(Base):
     __tablename__ = "scheduler_lease"
     name: Mapped[str] = mapped_column(String(50), primary_key=True)

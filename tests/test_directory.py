@@ -4,14 +4,20 @@ stale, the active term's periodic check)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import update
 
 from bot import directory as directory_module
 from bot.directory import MISS_TTL_SECONDS, TERM_CHECK_SECONDS, Directory
 from bot.platforms.sim import group_conversation
+from bot.roster import RosterRow
 from storage.db import Database
 from storage.models import Person, Term
+from storage.queries.directory import directory_version
+from storage.queries.groups import bind_group
+from storage.queries.roster import apply_roster
 
 
 class Monotonic:
@@ -89,3 +95,48 @@ async def test_the_term_check_falls_due_and_sees_a_plan_loaded_elsewhere(
     assert await directory.term() is None  # another process deactivated the plan
     found = directory.cached("dingtalk", "dt-zhangming", None)
     assert found is not None and found[2] is None
+
+
+async def test_a_roster_import_elsewhere_reaches_the_cache_at_the_next_check(
+        directory: Directory, seeded: Database, monotonic: Monotonic) -> None:
+    """Another process (the CLI, another worker) moves 张明 to another school and promotes
+    him: the cache answers the old record until the check, then reloads."""
+    before = directory.cached("dingtalk", "dt-zhangming", None)
+    assert before is not None and before[0] is not None
+    other_school = next(s for s in directory.schools() if s.id != before[0].school_id)
+    row = RosterRow(line=2, school_code=other_school.code, school_name=other_school.name, name="张明",
+                    role="school_lead", dingtalk_userid="dt-zhangming", wecom_userid="wx-zhangming",
+                    mobile="13800000002", subject="数学", stage="小学")
+    async with seeded.sessions() as s, s.begin():
+        result = await apply_roster(s, [row])
+    assert result.updated == 1
+    assert directory.cached("dingtalk", "dt-zhangming", None) == before  # not checked yet
+    monotonic.now += TERM_CHECK_SECONDS + 1
+    assert directory.cached("dingtalk", "dt-zhangming", None) is None  # the check is due
+    await directory.term()
+    after = directory.cached("dingtalk", "dt-zhangming", None)
+    assert after is not None and after[0] is not None
+    assert (after[0].school_id, after[0].role) == (other_school.id, "school_lead")
+    async with seeded.sessions() as s, s.begin():  # the same roster again: nothing to reload
+        assert (await apply_roster(s, [row])).unchanged == 1
+        version = await directory_version(s)
+    async with seeded.sessions() as s:
+        assert await directory_version(s) == version
+
+
+async def test_a_group_rebound_elsewhere_reaches_the_cache_at_the_next_check(
+        directory: Directory, seeded: Database, monotonic: Monotonic) -> None:
+    conversation = group_conversation("LX001")
+    found = directory.cached("dingtalk", "dt-zhangming", None)
+    assert found is not None and found[0] is not None
+    teacher = found[0]
+    bound = directory.cached("sim", str(teacher.id), conversation)
+    assert bound is not None and bound[1] is not None
+    other_school = next(s for s in directory.schools() if s.id != bound[1].school_id)
+    async with seeded.sessions() as s, s.begin():  # 改绑, as another worker would
+        await bind_group(s, platform="sim", conversation_id=conversation, school_id=other_school.id,
+                         now=datetime.now(UTC))
+    monotonic.now += TERM_CHECK_SECONDS + 1
+    await directory.term()
+    after = directory.cached("sim", str(teacher.id), conversation)
+    assert after is not None and after[1] is not None and after[1].school_id == other_school.id

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.plan import Occurrence, Plan, plan_from_text
-from storage.models import ChatGroup, Person, School, SessionOccurrence, Task, Term
+from storage.models import ChangeStamp, ChatGroup, Person, School, SessionOccurrence, Task, Term
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,24 @@ async def active_term(session: AsyncSession) -> TermInfo | None:
         closes_at=o.closes_at, hours=o.hours)) for o in occ_rows)
     tasks = (await session.execute(select(Task.key, Task.id).where(Task.term_id == term.id))).all()
     return TermInfo(term.id, plan, term.loaded_at, occurrences, {k: i for k, i in tasks})
+
+
+DIRECTORY = "directory"
+
+
+async def directory_version(session: AsyncSession) -> int:
+    """The directory's change counter (0 before its first change)."""
+    return await session.scalar(select(ChangeStamp.version).where(ChangeStamp.name == DIRECTORY)) or 0
+
+
+async def directory_changed(session: AsyncSession) -> None:
+    """Bump the counter in the transaction that changes people, schools or groups, so that
+    every other process reloads its cache (its own reloads after commit)."""
+    bumped = await session.execute(update(ChangeStamp).where(ChangeStamp.name == DIRECTORY)
+                                   .values(version=ChangeStamp.version + 1))
+    if not bumped.rowcount:  # type: ignore[attr-defined]
+        session.add(ChangeStamp(name=DIRECTORY, version=1))
+        await session.flush()
 
 
 async def active_term_stamp(session: AsyncSession) -> datetime | None:

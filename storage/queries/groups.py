@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatGroup, School
+from storage.queries.directory import directory_changed
 
 
 async def bind_group(session: AsyncSession, *, platform: str, conversation_id: str, school_id: int,
@@ -27,6 +28,7 @@ async def bind_group(session: AsyncSession, *, platform: str, conversation_id: s
     elif group.route_kind is None:
         group.route_kind = "sim" if platform == "sim" else None
     await session.flush()
+    await directory_changed(session)
     return group
 
 

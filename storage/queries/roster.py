@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.roster import RejectedRow, RosterRow
 from storage.models import Person, School
+from storage.queries.directory import directory_changed
 
 PERSON_FIELDS = ("name", "role", "dingtalk_userid", "wecom_userid", "mobile", "subject", "stage")
 
@@ -24,6 +25,7 @@ class ImportResult:
 async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportResult:
     """Insert new people, update changed ones, leave identical ones alone."""
     result = ImportResult()
+    renamed = False
     schools = {s.code: s for s in (await session.scalars(select(School))).all()}
     people = (await session.scalars(select(Person))).all()
     by_ding = {p.dingtalk_userid: p for p in people if p.dingtalk_userid}
@@ -39,6 +41,7 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
                 schools[row.school_code] = school
             elif row.school_name and school.name != row.school_name:
                 school.name = row.school_name
+                renamed = True
             school_id = school.id
         a = by_ding.get(row.dingtalk_userid) if row.dingtalk_userid else None
         b = by_wecom.get(row.wecom_userid) if row.wecom_userid else None
@@ -64,4 +67,6 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
             by_ding[person.dingtalk_userid] = person
         if person.wecom_userid:
             by_wecom[person.wecom_userid] = person
+    if result.added or result.updated or renamed:
+        await directory_changed(session)
     return result
