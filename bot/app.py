@@ -62,9 +62,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
                upgrade: bool = True, worker: Worker | None = None) -> web.Application:
     """Build the aiohttp app; resources open on startup and close on cleanup.
 
-    `worker`: one of `serve --workers N`'s processes. All of them answer requests; only
-    the first keeps the long connections (DingTalk Stream, WeCom WebSocket), the photo
-    downloader, the scheduler and the outbox sender, which the others leave to it.
+    `worker`: one of `serve --workers N`'s processes. All of them answer requests and keep
+    a DingTalk Stream connection; only the first keeps the WeCom WebSocket (WeCom allows one
+    per bot), the photo downloader, the scheduler and the outbox sender.
     """
     background = worker is None or worker.index == 0
     metrics = Metrics(worker.metrics_dir, worker.index) if worker is not None else Metrics()
@@ -122,7 +122,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     if config.dingtalk.enabled:  # callback route or Stream, fetcher, replier, send routes
         from bot.platforms import dingtalk
 
-        dingtalk.install(app, config, services, HTTP, long_connection=background)
+        # every worker its own Stream connection: DingTalk gives each push to one of an
+        # app's connections, so Stream mode spreads over the workers too
+        dingtalk.install(app, config, services, HTTP)
     if config.wecom.enabled:  # /wecom/bot, /wecom/callback or WebSocket, fetcher, replier, webhook route
         from bot.platforms import wecom
 

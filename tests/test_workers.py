@@ -6,26 +6,33 @@ worker that cannot start stops the supervisor. SQLite, and PostgreSQL when confi
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import random
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from bench.checkin_burst import build_requests, write_plan, write_roster
+from bench.checkin_burst import build_requests, free_port, write_plan, write_roster
 from bench.loadgen import Request
 from bot.cli import main
 from bot.config import ConfigError, config_from_mapping
 from bot.metrics import LATENCY_BUCKETS, _RequestsAndLatency
 from bot.workers import RESTART_AFTER_SECONDS, WORKER_ENV, Worker
-from tests.serve_proc import ServeProcess, msg_id_of, post_checkin, seed
+from storage.models import Inbound
+from tests.conftest import count_rows
+from tests.dingtalk_fake import APP_KEY, APP_SECRET, load, robot_message, start_fake
+from tests.serve_proc import ROOT, ServeProcess, msg_id_of, post_checkin, seed
 from tests.test_crash import stored_checkins, stored_replies, totals
 
 TEACHERS = 600
@@ -33,6 +40,13 @@ CONCURRENCY = 32
 OK = "签到成功"
 CALLBACK = "/dingtalk/callback"
 GUARD_S = 60.0  # only a hang guard
+
+
+def stream_frame(payload: dict[str, Any], frame_id: str) -> dict[str, Any]:
+    frame = copy.deepcopy(load("stream_frames.json")["callback_frame"])
+    frame["headers"]["messageId"] = frame_id
+    frame["data"] = json.dumps(payload, ensure_ascii=False)
+    return frame
 
 
 def workers_of(supervisor: int) -> dict[int, tuple[int, Worker]]:
@@ -163,6 +177,56 @@ async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
     assert set(final) == set(by_id) and set(final.values()) == {1}
     assert await totals(db_url) == (TEACHERS, TEACHERS, TEACHERS)
     assert "starting it again" in server.log()
+
+
+async def test_in_stream_mode_every_worker_keeps_a_connection_and_answers_on_it(
+        tmp_path: Path, db_url: str, aiohttp_server: Any, seeded: Any) -> None:
+    """DingTalk gives each Stream push to one of an app's connections: with two workers
+    there are two, a message on either is answered, and one pushed again on the other
+    connection (a redelivery) is acknowledged without a second record or reply."""
+    fake = await start_fake(aiohttp_server)
+    port = free_port()
+    cfg = tmp_path / "stream.toml"
+    cfg.write_text(f"""
+[server]
+port = {port}
+[database]
+url = "{db_url}"
+[storage]
+files_dir = "{tmp_path / 'files'}"
+[dingtalk]
+enabled = true
+mode = "stream"
+app_key = "{APP_KEY}"
+app_secret = "{APP_SECRET}"
+robot_code = "{APP_KEY}"
+api_base = "{fake.base}"
+oapi_base = "{fake.base}"
+""", encoding="utf-8")
+    proc = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg), "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = await fake.next_connection(timeout=GUARD_S)
+        second = await fake.next_connection(timeout=GUARD_S)
+        now = datetime.now(UTC)
+        asked = {"FAKE_w0": (first, "dt-zhangming"), "FAKE_w1": (second, "dt-lixiuying")}
+        for frame_id, (conn, staff) in asked.items():
+            payload = robot_message("private_text.json", base=fake.base, at=now, staff_id=staff,
+                                    msg_id=f"msg-{frame_id}")
+            await conn.push(stream_frame(payload, frame_id))
+            assert (await conn.answer(GUARD_S))["code"] == 200
+        again = robot_message("private_text.json", base=fake.base, at=now, staff_id="dt-zhangming",
+                              msg_id="msg-FAKE_w0")
+        await second.push(stream_frame(again, "FAKE_w0_again"))  # the other worker gets it
+        assert (await second.answer(GUARD_S))["code"] == 200
+        await until(lambda: len(fake.session_posts) >= 2, "both replies")
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, GUARD_S)
+    assert len(fake.session_posts) == 2
+    assert all("学时" in body["text"]["content"] for _, body in fake.session_posts)
+    assert await count_rows(seeded, Inbound) == 2
 
 
 async def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path, db_url: str) -> None:

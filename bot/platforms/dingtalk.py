@@ -128,10 +128,9 @@ class CallbackEndpoint:
 
 
 def install(app: web.Application, config: Config, services: Services,
-            http: web.AppKey[aiohttp.ClientSession], *, long_connection: bool = True) -> None:
+            http: web.AppKey[aiohttp.ClientSession]) -> None:
     """Add the callback route (HTTP mode) and, on start-up, the API client, the image
-    fetcher, the replier, the two send routes and (Stream mode, if `long_connection`)
-    the Stream connection."""
+    fetcher, the replier, the two send routes and (Stream mode) the Stream connection."""
     dt = config.dingtalk
     if not dt.app_secret:
         raise ConfigError("dingtalk.app_secret: required when dingtalk.enabled is true")
@@ -148,7 +147,7 @@ def install(app: web.Application, config: Config, services: Services,
         services.repliers[wire.PLATFORM] = replier
         services.routes[CustomRobotRoute.kind] = CustomRobotRoute(api, dt.oapi_base, services.clock)
         services.routes[OpenApiGroupRoute.kind] = OpenApiGroupRoute(api)
-        if dt.mode != "stream" or not long_connection:
+        if dt.mode != "stream":
             yield
             return
         from bot.platforms.dingtalk_stream import StreamClient
