@@ -87,12 +87,16 @@ class _RequestsAndLatency:
 
 class _AllWorkers:
     """`serve --workers N`: each worker publishes its request counts to a shared folder
-    every PUBLISH_SECONDS; whichever worker is scraped adds the others' to its own."""
+    every PUBLISH_SECONDS; whichever worker is scraped adds the others' to its own.
+
+    Files are named by process, and a dead worker's file stays: its restarted successor
+    counts from zero in a file of its own, so the sums never go down (which Prometheus
+    would read as a reset of the whole counter)."""
 
     def __init__(self, hot: _RequestsAndLatency, folder: Path, worker: int) -> None:
         self.hot = hot
         self.folder = folder
-        self.own = folder / f"worker-{worker}.json"
+        self.own = folder / f"worker-{worker}-{os.getpid()}.json"
 
     def publish(self) -> None:
         tmp = self.own.with_suffix(".tmp")

@@ -6,6 +6,7 @@ worker that cannot start stops the supervisor. SQLite, and PostgreSQL when confi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -85,13 +86,23 @@ async def until(condition, what: str):  # type: ignore[no-untyped-def]
     return result
 
 
-def published(worker: Worker) -> int:
-    """Acknowledged callbacks in `worker`'s published counts (0 before it publishes)."""
+def published(pid: int, worker: Worker) -> int:
+    """Acknowledged callbacks in the counts worker process `pid` published (0 before it does)."""
     try:
-        snap = json.loads((worker.metrics_dir / f"worker-{worker.index}.json").read_text())
+        snap = json.loads((worker.metrics_dir / f"worker-{worker.index}-{pid}.json").read_text())
     except (OSError, ValueError):
         return 0
     return sum(n for endpoint, status, n in snap["requests"] if endpoint == CALLBACK and status == 200)
+
+
+def on_disk(worker: Worker) -> int:
+    """Acknowledged callbacks in every file of the metrics folder (every worker, live or not)."""
+    total = 0
+    for path in worker.metrics_dir.glob("worker-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            snap = json.loads(path.read_text())
+            total += sum(n for e, st, n in snap["requests"] if e == CALLBACK and st == 200)
+    return total
 
 
 async def burst(server: ServeProcess, requests: list[Request], kill: tuple[int, int] | None = None
@@ -138,8 +149,8 @@ async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
         # both workers answer, and whichever is scraped counts both
         first = await burst(server, first_half)
         assert all(a is not None and a[0] == 200 and OK in a[1] for a in first.values()), server.log()
-        await until(lambda: sum(published(w) for _, w in workers.values()) == 300, "both workers' counts")
-        assert all(published(w) > 0 for _, w in workers.values()), "one worker took every connection"
+        await until(lambda: sum(published(*w) for w in workers.values()) == 300, "both workers' counts")
+        assert all(published(*w) > 0 for w in workers.values()), "one worker took every connection"
         scraped = [await scraped_callbacks(server.base) for _ in range(4)]  # either worker answers
         assert scraped == [300] * 4, scraped
 
@@ -154,7 +165,7 @@ async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
         assert not [m for m in acked if stored.get(m) != 1], "acknowledged but not stored once"
 
         restarted = await until(lambda: (w := workers_of(supervisor)) and len(w) == 2
-                                and w[1][0] != pids[1] and published(w[1][1]) == 0 and w, "worker 1 again")
+                                and w[1][0] != pids[1] and w, "worker 1 again")
         assert restarted[0][0] == pids[0]  # the other worker served on
         by_id = {msg_id_of(r): r for r in requests}
         sample = random.Random(9).sample(sorted(acked), 40)
@@ -164,6 +175,15 @@ async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
         assert all(again[m] == (200, acked[m]) for m in sample)  # the very reply given before
         replies = await stored_replies(db_url)
         assert all(again[m] == (200, replies[m]) for m in again)
+        # the killed worker's counts stay in /metrics' sums: they never go down
+        assert published(pids[1], workers[1][1]) > 0
+        everything = sum(1 for a in [*first.values(), *second.values(), *again.values()]
+                         if a is not None and a[0] == 200)
+        deadline = time.monotonic() + GUARD_S
+        while (scraped_now := await scraped_callbacks(server.base)) != on_disk(workers[0][1]):
+            assert time.monotonic() < deadline, "the published counts never settled"
+            await asyncio.sleep(0.2)
+        assert 300 < scraped_now <= everything
 
         # SIGTERM stops the supervisor and every worker, cleanly
         server.proc.terminate()
