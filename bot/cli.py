@@ -295,22 +295,19 @@ def tune_gc() -> None:
 def _run_app(app: Any, host: str, port: int, banner: str | None, *, reuse_port: bool = False) -> None:
     from aiohttp import web
 
+    loop: asyncio.AbstractEventLoop | None = None
     try:  # uvloop (extra "fast") when installed: the check-in burst needs it
         import uvloop
 
-        loop_factory: Any = uvloop.new_event_loop
+        loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
     except ImportError:
-        loop_factory = None
+        pass
     if banner:
         print(banner, flush=True)
     tune_gc()
-    options: dict[str, Any] = {"reuse_port": True} if reuse_port else {}
-    if loop_factory is not None:
-        loop = loop_factory()
-        asyncio.set_event_loop(loop)
-        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop, **options)
-    else:
-        web.run_app(app, host=host, port=port, print=None, access_log=None, **options)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop,
+                reuse_port=reuse_port or None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ One Python process uses one core; at a check-in burst the event loop is the limi
 workers each listen on the same port (SO_REUSEPORT: the kernel spreads the connections)
 and write to the same database: on SQLite through storage.db's writer lock, which hands
 the write lock from one worker's group commit to the next; on PostgreSQL as any two
-instances do. Worker 0 also keeps the long connections and the background jobs.
+instances do. Every worker keeps a DingTalk Stream connection; worker 0 alone keeps the
+WeCom WebSocket and the background jobs (see bot.app.create_app).
 
 The supervisor migrates the schema once, starts the workers in their own session (so a
 Ctrl+C reaches them only through it), passes SIGTERM/SIGINT on as SIGTERM, and starts a
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 RESTART_AFTER_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 30.0
 ORPHAN_CHECK_SECONDS = 1.0
-WORKER_ENV = "YANXIU_WORKER"  # "index/count:metrics folder", set by the supervisor
+WORKER_ENV = "YANXIU_WORKER"  # "index/count/supervisor pid:metrics folder", set by the supervisor
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.checkin_burst import build_requests, free_port, write_plan, write_roster
+from bench.checkin_burst import build_requests, children, free_port, write_plan, write_roster
 from bench.loadgen import Request
 from bot.cli import main
 from bot.config import ConfigError, config_from_mapping
@@ -53,20 +53,15 @@ def stream_frame(payload: dict[str, Any], frame_id: str) -> dict[str, Any]:
 def workers_of(supervisor: int) -> dict[int, tuple[int, Worker]]:
     """index → (pid, Worker) for the live children of `supervisor`, read from /proc."""
     found: dict[int, tuple[int, Worker]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in children(supervisor):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) != supervisor or fields[0] == "Z":
-                continue
-            env = (entry / "environ").read_bytes().split(b"\0")
+            env = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
         for item in env:
             if item.startswith(f"{WORKER_ENV}=".encode()):
                 worker = Worker.from_env(item.split(b"=", 1)[1].decode())
-                found[worker.index] = (int(entry.name), worker)
+                found[worker.index] = (pid, worker)
     return found
 
 

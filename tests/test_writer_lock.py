@@ -118,3 +118,33 @@ async def test_two_databases_on_one_file_commit_every_write_once(tmp_path: Path,
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_batch_that_never_gets_the_lock_fails_whole_and_stores_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds the write lock past the busy deadline: every waiting write
+    fails with WriterBusy (no one-by-one retry that would wait again), nothing is stored,
+    and once the lock is free the same writer commits again."""
+    monkeypatch.setattr(db_module, "BUSY_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(db_module, "LOCK_POLL_SECONDS", 0.01)
+    db = Database(sqlite_url(tmp_path), shared=True)
+    await db.upgrade()
+    await db.start()
+    holder = start_holder(Path(f"{tmp_path / 'shared.db'}-writer.lock"))
+    now = datetime.now(UTC)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        results = await asyncio.wait_for(asyncio.gather(
+            *(db.write(lambda s, i=i: claim_inbound(s, "t", f"m{i}", now)) for i in range(5)),
+            return_exceptions=True), GUARD_S)
+        assert all(isinstance(r, WriterBusy) for r in results), results
+        assert db.batches == 1  # failed whole, not retried unit by unit
+        holder.kill()
+        holder.wait(GUARD_S)
+        assert await asyncio.wait_for(db.write(lambda s: claim_inbound(s, "t", "m0", now)), GUARD_S)
+        async with db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Inbound)) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+        await db.close()
