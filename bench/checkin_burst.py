@@ -36,7 +36,7 @@ from bot.platforms.dingtalk_wire import callback_signature
 
 SECRET = "bench-app-secret"
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT.parent / "shared" / "platforms" / "fixtures" / "dingtalk" / "group_text.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "platforms" / "dingtalk" / "group_text.json"
 
 
 def free_port() -> int:

@@ -23,8 +23,8 @@ from storage.queries.roster import apply_roster
 from storage.queries.terms import save_plan
 
 DATA = Path(__file__).resolve().parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "platforms" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms"
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
 TZ = ZoneInfo("Asia/Shanghai")
 
 

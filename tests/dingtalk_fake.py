@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 
 from bot.config import Config, config_from_mapping
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "platforms" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms"
 DT = FIXTURES / "dingtalk"
 APP_KEY = "dingFAKErobotcode0001"
 APP_SECRET = "FAKE-app-secret-do-not-use-0000000000000000000000000000000000"

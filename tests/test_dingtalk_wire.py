@@ -14,7 +14,7 @@ from bot.messages import ImageRef, IncomingMessage
 from bot.platforms import dingtalk_results as dr
 from bot.platforms import dingtalk_wire as dw
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "platforms" / "fixtures" / "dingtalk"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms" / "dingtalk"
 NOW = datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC)
 BASE = "https://oapi.dingtalk.com"
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.cli import main
 from bot.plan import plan_from_text, session_occurrences
 from storage.models import Checkin, Person, Photo, Submission
-from tests.conftest import SHARED, FakeClock, SimChat
+from tests.conftest import SEEDS, FakeClock, SimChat
 from tests.images import png_b64
 
 
@@ -21,7 +21,7 @@ async def run_cli(args: list[str]) -> int:
 
 
 def genuine_text() -> str:
-    text = (SHARED / "seeds" / "003_fe026327e41255a9.txt").read_text(encoding="utf-8")
+    text = (SEEDS / "003_fe026327e41255a9.txt").read_text(encoding="utf-8")
     return "".join(text.split())[:1400]
 
 

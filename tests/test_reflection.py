@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from handlers.wordcount import NEAR_DUPLICATE_THRESHOLD
 from storage.models import Inbound, Person, SimMessage, Submission
-from tests.conftest import SHARED, FakeClock, SimChat, seed
+from tests.conftest import SEEDS, FakeClock, SimChat, seed
 
-SEEDS = SHARED / "seeds"
 
 # An independent 字数 counter for the seeds' alphabet: each Han character one, each ASCII
 # letter/digit run one (3.14 and don't stay one run); punctuation and spaces never.

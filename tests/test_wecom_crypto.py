@@ -28,8 +28,8 @@ from bot.platforms.wecom_crypto import (
 
 
 def fixtures_dir() -> Path:
-    """shared/platforms/fixtures, next to the repo checkout (<dir>/main and <dir>/shared)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "platforms" / "fixtures"
+    """The platforms' wire fixtures, kept with the tests (tests/fixtures/platforms)."""
+    return Path(__file__).resolve().parent / "fixtures" / "platforms"
 
 
 @cache

@@ -19,7 +19,7 @@ from handlers.wordcount import (
     text_signature,
 )
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
 
 
 def seed_text(prefix: str) -> str:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from bot.config import Config, config_from_mapping
 from bot.platforms.wecom_crypto import WeComCrypto
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "platforms" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms"
 WX = FIXTURES / "wecom"
 VECTOR = json.loads((WX / "crypto_vector.json").read_text("utf-8"))
 TOKEN = VECTOR["inputs"]["token"]

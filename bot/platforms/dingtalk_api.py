@@ -2,7 +2,7 @@
 
 Also the two adapters the photo downloader uses: `DingTalkImageFetcher` (downloadCode →
 bytes) and `SessionWebhookReplier` (answer a message after its request was acknowledged).
-Section numbers refer to /work/shared/platforms/dingtalk.md. No URL, token or secret is
+Section numbers refer to docs/platforms/dingtalk.md. No URL, token or secret is
 ever logged or put into a reason string.
 """
 

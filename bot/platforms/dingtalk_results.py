@@ -1,6 +1,6 @@
 """DingTalk send results: an HTTP status + JSON answer → ok / retry (after how long) / give up.
 
-Pure functions, no I/O. Facts and section numbers refer to /work/shared/platforms/dingtalk.md;
+Pure functions, no I/O. Facts and section numbers refer to docs/platforms/dingtalk.md;
 the outbox and the photo downloader act on the `SendOutcome`s returned here.
 """
 

@@ -1,6 +1,6 @@
 """DingTalk wire format: signatures, callback parsing, outgoing bodies.
 
-Pure functions, no I/O. Facts and section numbers refer to /work/shared/platforms/dingtalk.md.
+Pure functions, no I/O. Facts and section numbers refer to docs/platforms/dingtalk.md.
 Everything that doc marks UNCONFIRMED is a module-level constant below.
 """
 

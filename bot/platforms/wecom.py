@@ -1,6 +1,6 @@
 """WeCom adapter: AI-bot callback (`/wecom/bot`, encrypted JSON), self-built app callback
 (`/wecom/callback`, encrypted XML), and the wiring of fetcher, replier, webhook route and
-WebSocket mode into the app (see shared/platforms/wecom.md §0).
+WebSocket mode into the app (see docs/platforms/wecom.md §0).
 
 Every request is verified and decrypted before anything touches the database: a bad
 signature is 401, a foreign receiveid 403, anything undecodable 400, a body over the

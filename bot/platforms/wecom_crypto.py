@@ -1,6 +1,6 @@
 """WeCom callback crypto (WXBizMsgCrypt) for the self-built app (XML) and the AI bot (JSON).
 
-Scheme (see shared/platforms/wecom.md §3): AESKey = b64decode(EncodingAESKey + "="),
+Scheme (see docs/platforms/wecom.md §3): AESKey = b64decode(EncodingAESKey + "="),
 AES-256-CBC with IV = AESKey[:16], PKCS#7 padding to a multiple of **32** bytes, plaintext
 ``random16 ‖ uint32_be(len(msg)) ‖ msg ‖ receiveid``, signature = sha1 of the sorted
 concatenation of token, timestamp, nonce and the base64 ciphertext.

@@ -1,6 +1,6 @@
 """WeCom wire format: callback parsing, reply bodies, WebSocket frames, result mapping.
 
-Pure functions, no I/O. Section numbers refer to /work/shared/platforms/wecom.md; what that
+Pure functions, no I/O. Section numbers refer to docs/platforms/wecom.md; what that
 doc marks UNCONFIRMED is a module-level constant here so it is easy to change.
 """
 
