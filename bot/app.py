@@ -115,10 +115,10 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
         app.cleanup_ctx.append(downloads_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view(metrics, db, clock))
-    app.router.add_get("/", to_simulator)
-    if config.sim.enabled:
+    if config.sim.enabled:  # `yanxiu demo`, or `[sim] enabled = true` on a loopback host
         app[sim.SERVICES] = services
         sim.add_routes(app)
+        app.router.add_get("/", to_simulator)
     if config.dingtalk.enabled:  # callback route or Stream, fetcher, replier, send routes
         from bot.platforms import dingtalk
 

@@ -351,6 +351,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                    "public_base_url": f"http://127.0.0.1:{args.port}"},
         "database": {"url": f"sqlite+aiosqlite:///{db_file}"},
         "storage": {"files_dir": str(folder / "files")},
+        "sim": {"enabled": True},  # the demo is the simulator; `serve` does not mount it
     }, env={})
     now = _now()
     toml_text = demo_plan_toml(now)

@@ -6,6 +6,7 @@ kept in `Secret` wrappers whose repr never shows the value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -87,7 +88,10 @@ class WeComConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    enabled: bool = True
+    """The local chat simulator (/sim/): anyone who reaches it can act as anyone on the
+    roster, so only `yanxiu demo` mounts it; `serve` only with this set and a loopback host."""
+
+    enabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,27 @@ def _check(section: str, built: Any) -> None:
         raise ConfigError("database.url: must be a SQLAlchemy URL such as sqlite+aiosqlite:///./yanxiu.db")
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach a server listening on `host`."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_across(config: Config) -> None:
+    """Rules between sections: the simulator lets anyone act as anyone, so never beyond loopback."""
+    if config.sim.enabled and not is_loopback(config.server.host):
+        raise ConfigError(
+            f"sim.enabled: 模拟器可以冒充任何人，只能在 server.host 为本机地址（127.0.0.1）时开启；"
+            f"现在 server.host = {config.server.host!r}。请删除 [sim] enabled = true")
+
+
 def config_from_mapping(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML and the environment; raise ConfigError naming the key."""
     env = os.environ if env is None else env
@@ -188,7 +213,9 @@ def config_from_mapping(data: Mapping[str, Any], env: Mapping[str, str] | None =
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{section}: must be a table")
         built[section] = _section(section, cls, raw, env)
-    return Config(**built)
+    config = Config(**built)
+    _check_across(config)
+    return config
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

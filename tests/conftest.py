@@ -128,6 +128,7 @@ def config(tmp_path: Path, db_url: str) -> Config:
         "database": {"url": db_url},
         "storage": {"files_dir": str(tmp_path / "files")},
         "server": {"public_base_url": "http://127.0.0.1:8080"},
+        "sim": {"enabled": True},  # the tests talk through the simulator, as the demo does
     }, env={})
 
 

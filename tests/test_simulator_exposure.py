@@ -1,0 +1,96 @@
+"""The simulator lets whoever reaches it act as anyone on the roster: only the demo mounts it.
+
+`yanxiu serve` with the example config answers 404 under /sim/; `[sim] enabled = true` is
+taken only with a loopback `server.host`, and otherwise `serve` refuses to start, in one
+line that names the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bench.checkin_burst import free_port, wait_port
+from bot.config import ConfigError, config_from_mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def serve_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    """The example config's secrets and paths, given the documented way: the environment."""
+    return {**os.environ,
+            "YANXIU_SERVER_PORT": str(port),
+            "YANXIU_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'yanxiu.db'}",
+            "YANXIU_STORAGE_FILES_DIR": str(tmp_path / "files"),
+            "YANXIU_DINGTALK_APP_SECRET": "example-app-secret",
+            **extra}
+
+
+async def test_an_outsider_finds_no_simulator_on_a_server_started_with_the_example_config(
+        tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(config)],
+                            cwd=tmp_path, env=serve_env(tmp_path, port),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        await asyncio.to_thread(wait_port, port, proc, 60)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200  # the server is up and serving
+            async with http.get(f"{base}/sim/") as resp:
+                assert resp.status == 404
+            async with http.get(f"{base}/sim/api/people") as resp:
+                assert resp.status == 404
+            forged: dict[str, Any] = {"person_id": 1, "conversation_id": "sim-group-LX001",
+                                      "text": "广播 测试", "msg_id": "forged-1"}
+            async with http.post(f"{base}/sim/api/send", json=forged) as resp:
+                assert resp.status in (404, 405)
+            async with http.get(f"{base}/", allow_redirects=False) as resp:
+                assert resp.status == 404  # no redirect into a simulator that is not there
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_refuses_to_start_a_simulator_reachable_from_other_machines(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[server]\nhost = "0.0.0.0"\nport = {port}\n\n[dingtalk]\nenabled = false\n\n'
+        '[wecom]\nenabled = false\n\n[sim]\nenabled = true\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--config", str(config)],
+                          cwd=tmp_path, env=serve_env(tmp_path, port), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sim.enabled" in lines[0] and "0.0.0.0" in lines[0], done.stderr
+    assert not (tmp_path / "yanxiu.db").exists()  # refused before anything was created
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_a_developer_may_mount_the_simulator_on_a_loopback_host(host: str) -> None:
+    config = config_from_mapping({"server": {"host": host}, "sim": {"enabled": True}}, env={})
+    assert config.sim.enabled
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "yanxiu.example.org"])
+def test_the_simulator_is_refused_on_any_other_host(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"^sim\.enabled: "):
+        config_from_mapping({"server": {"host": host}, "sim": {"enabled": True}}, env={})
+    # the environment cannot switch it on behind the file's back either
+    with pytest.raises(ConfigError, match=r"^sim\.enabled: "):
+        config_from_mapping({"server": {"host": host}}, env={"YANXIU_SIM_ENABLED": "true"})
+
+
+def test_the_simulator_is_off_unless_asked_for() -> None:
+    assert not config_from_mapping({}, env={}).sim.enabled
