@@ -167,6 +167,9 @@ class Directory:
         partial = [s for s in self._schools.values() if text and text in s.name]
         return partial[0] if len(partial) == 1 else None
 
+    def group_by_id(self, group_id: int) -> GroupInfo | None:
+        return next((g for g in self._groups.values() if g.id == group_id), None)
+
     def groups_of_school(self, school_id: int) -> list[GroupInfo]:
         return [g for g in self._groups.values() if g.school_id == school_id]
 

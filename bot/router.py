@@ -21,6 +21,8 @@ VERBS: dict[str, tuple[str, ...]] = {
     "district_progress": ("全区进度", "区进度"),
     "broadcast": ("广播", "通知"),
     "dashboard": ("后台", "dashboard"),
+    "confirm": ("确认", "确定", "确认发送"),
+    "cancel": ("取消", "不发了"),
 }
 # verbs whose text after the verb is an argument; the others must stand alone
 TAKES_ARGS = {"reflection", "append", "leave", "bind", "broadcast"}

@@ -42,12 +42,32 @@ def find_school(directory: Directory, text: str) -> SchoolInfo | None:
 
 
 def lead_school(ctx: Context) -> SchoolInfo | Reply:
-    """What 本校进度 and 催交 both check first: the role, a loaded plan, then which school."""
+    """What 本校进度 and 催交 both check first: the role, a loaded plan, which school, and
+    that this chat may see that school's teachers' names."""
     if (refusal := refused(ctx, "school_lead")) is not None:
         return refusal
     if ctx.term is None:
         return Reply("no_plan")
-    return school_in_question(ctx)
+    school = school_in_question(ctx)
+    if isinstance(school, Reply) or may_show_names(ctx, school):
+        return school
+    group = ctx.group
+    return Reply("lead_wrong_group", {
+        "school": school, "verb": ctx.command.verb, "unbound": group is None,
+        "owner": ctx.directory.school(group.school_id) if group is not None else None})
+
+
+def may_show_names(ctx: Context, school: SchoolInfo) -> bool:
+    """A school's teachers' names go to a 1:1 chat, that school's own group, or (for the
+    district admin) the district's group — never into another school's or an unbound group."""
+    if not ctx.msg.is_group:
+        return True
+    group = ctx.group
+    if group is None:
+        return False
+    if group.school_id is None:
+        return ctx.role == "district_admin"
+    return group.school_id == school.id
 
 
 def school_in_question(ctx: Context) -> SchoolInfo | Reply:

@@ -10,6 +10,7 @@ from bot.messages import Reply
 from handlers.admin import handle_bind
 from handlers.broadcast import handle_broadcast
 from handlers.checkin import handle_checkin
+from handlers.confirm import handle_cancel, handle_confirm
 from handlers.context import Context, Handler
 from handlers.dashboard import handle_dashboard
 from handlers.help import handle_help
@@ -45,4 +46,6 @@ ROUTES: dict[str, Route] = {
     "district_progress": Route("district_admin", handle_district_progress, read_only=True),
     "broadcast": Route("district_admin", handle_broadcast),
     "dashboard": Route("school_lead", handle_dashboard, read_only=True),
+    "confirm": Route("teacher", handle_confirm),
+    "cancel": Route("teacher", handle_cancel),
 }

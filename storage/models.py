@@ -272,6 +272,18 @@ class ChangeStamp(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PendingAction(Base):
+    """Something that reaches many people, asked for and not yet confirmed (广播, 改绑):
+    one per person at a time, carried out by that person's `确认` before `expires_at`."""
+
+    __tablename__ = "pending_action"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # broadcast | rebind
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class SchedulerLease(Base):
     __tablename__ = "scheduler_lease"
     name: Mapped[str] = mapped_column(String(50), primary_key=True)

@@ -204,33 +204,42 @@ async def group_ids(db: Database) -> dict[str, int]:
 
 
 async def test_a_broadcast_goes_to_every_bound_school_group(chat: SimChat, seeded, known) -> None:
-    reply = await chat.say("钱志强", "广播 本周四上午第三节集中研修，请准时签到。", school=None, msg_id="b-1")
-    assert reply == "通知已排队，稍后发到 2 个群（2 所学校）。"
+    asked = await chat.say("钱志强", "广播 本周四上午第三节集中研修，请准时签到。", school=None, msg_id="b-1")
+    assert asked == ("将发到 2 个学校群（全部 2 所学校）：\n「本周四上午第三节集中研修，请准时签到。」\n"
+                     "回复「确认」发送，回复「取消」放弃（10 分钟内有效）。")
+    assert await queued(seeded) == []  # nothing before the admin confirms
+    reply = await chat.say("钱志强", "确认", school=None, msg_id="b-1-ok")
+    assert reply == "✅ 已确认，通知稍后发到 2 个学校群（2 所学校）。"
     rows = await queued(seeded)
     ids = await group_ids(seeded)
     assert [r["group"] for r in rows] == [ids["sim-group-LX001"], ids["sim-group-LX002"]]
     assert {r["ref"] for r in rows} == {"broadcast:sim:b-1"}
     assert rows[0]["text"] == "【区进修学校通知】\n本周四上午第三节集中研修，请准时签到。\n—— 钱志强"
-    again = await chat.send("钱志强", "广播 本周四上午第三节集中研修，请准时签到。", school=None, msg_id="b-1")
+    again = await chat.send("钱志强", "确认", school=None, msg_id="b-1-ok")
     assert again["duplicate"] is True and len(await queued(seeded)) == 2
+    assert await chat.say("钱志强", "确认", school=None) == "现在没有需要您确认的操作。"
+    assert len(await queued(seeded)) == 2
 
 
 async def test_a_broadcast_to_named_schools_only(chat: SimChat, seeded, known) -> None:
     ids = await group_ids(seeded)
-    reply = await chat.say("钱志强", "通知 LX002 明天下午教研组长会议", school=None)
-    assert reply == "通知已排队，稍后发到 1 个群（兰西县实验中学）。"
+    asked = await chat.say("钱志强", "通知 LX002 明天下午教研组长会议", school=None)
+    assert asked.startswith("将发到 1 个学校群（兰西县实验中学）：\n「明天下午教研组长会议」\n")
+    assert await chat.say("钱志强", "确认", school=None) == "✅ 已确认，通知稍后发到 1 个学校群（1 所学校）。"
     rows = await queued(seeded)
     assert [r["group"] for r in rows] == [ids["sim-group-LX002"]]
     assert rows[0]["text"] == "【区进修学校通知】\n明天下午教研组长会议\n—— 钱志强"
 
-    reply = await chat.say("钱志强", "广播 兰西县第一小学，实验中学：周五交材料", school=None)
-    assert reply == "通知已排队，稍后发到 2 个群（兰西县第一小学、兰西县实验中学）。"
+    asked = await chat.say("钱志强", "广播 兰西县第一小学，实验中学：周五交材料", school=None)
+    assert asked.startswith("将发到 2 个学校群（兰西县第一小学、兰西县实验中学）：\n「周五交材料」\n")
+    assert await chat.say("钱志强", "确认", school=None) == "✅ 已确认，通知稍后发到 2 个学校群（2 所学校）。"
     assert (await queued(seeded))[-1]["text"].splitlines()[1] == "周五交材料"
 
 
 async def test_a_first_word_that_is_not_all_schools_is_part_of_the_text(chat: SimChat, seeded, known) -> None:
-    reply = await chat.say("钱志强", "广播 LX001,教研室 明天开会", school=None)
-    assert reply == "通知已排队，稍后发到 2 个群（2 所学校）。"
+    asked = await chat.say("钱志强", "广播 LX001,教研室 明天开会", school=None)
+    assert asked.startswith("将发到 2 个学校群（全部 2 所学校）：\n「LX001,教研室 明天开会」\n")
+    await chat.say("钱志强", "确认", school=None)
     rows = await queued(seeded)
     assert len(rows) == 2 and rows[0]["text"].splitlines()[1] == "LX001,教研室 明天开会"
 

@@ -20,6 +20,7 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 async def test_metrics_count_requests_latency_outbox_and_lease(app_client, chat: SimChat, seeded) -> None:
     await chat.say("张明", "签到")
     await chat.say("钱志强", "广播 下周二停课一次", school=None)
+    await chat.say("钱志强", "确认", school=None)
     await app_client.post("/sim/api/send", data=b"not json")  # a 400
     await app_client.get("/no/such/page")  # a 404
     await app_client.get("/sim/api/send")  # a 405: the path exists, the method does not
@@ -27,7 +28,7 @@ async def test_metrics_count_requests_latency_outbox_and_lease(app_client, chat:
     resp = await app_client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
     got = samples(await resp.text())
-    assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "200")))] == 2
+    assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "200")))] == 3
     assert got[("yanxiu_http_requests_total", (("endpoint", "/sim/api/send"), ("status", "400")))] == 1
     assert got[("yanxiu_http_requests_total", (("endpoint", "unmatched"), ("status", "404")))] == 1
     assert got[("yanxiu_http_requests_total", (("endpoint", "unmatched"), ("status", "405")))] == 1

@@ -15,7 +15,6 @@ from handlers.wordcount import NEAR_DUPLICATE_THRESHOLD
 from storage.models import Inbound, Person, SimMessage, Submission
 from tests.conftest import SEEDS, FakeClock, SimChat, seed
 
-
 # An independent 字数 counter for the seeds' alphabet: each Han character one, each ASCII
 # letter/digit run one (3.14 and don't stay one run); punctuation and spaces never.
 _HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"

@@ -11,7 +11,7 @@ from storage.models import ChatGroup, School
 from storage.queries.directory import directory_changed
 
 
-async def bind_group(session: AsyncSession, *, platform: str, conversation_id: str, school_id: int,
+async def bind_group(session: AsyncSession, *, platform: str, conversation_id: str, school_id: int | None,
                      now: datetime, title: str | None = None, route_kind: str | None = None,
                      route_url: str | None = None, route_secret: str | None = None) -> ChatGroup:
     """Bind (or re-bind) a conversation; a route given replaces the stored one."""
