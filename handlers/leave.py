@@ -44,6 +44,8 @@ async def handle_leave(ctx: Context, session: AsyncSession) -> Reply:
             "upcoming": [i.occurrence for i in upcoming[:UPCOMING_SHOWN]]}
     if request.error is not None:
         return Reply("leave_bad_date", base)
+    if request.day is not None and request.day < _local_day(ctx.now, tz):
+        return Reply("leave_past_day", base)  # 昨天, 上周四…: never moved onto a coming session
     if not request.reason:
         return Reply("leave_usage", base)
 

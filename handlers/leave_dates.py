@@ -14,11 +14,12 @@ _WEEKDAY = {ch: i for i, ch in enumerate("一二三四五六日")} | {"天": 6} 
     {str(n): n - 1 for n in range(1, 8)}
 _PATTERNS = [
     ("next", re.compile(r"下一?次|下回|下节")),
-    ("offset", re.compile(r"(今天|今日|明天|明日|后天|後天)")),
-    ("weekday", re.compile(r"(下个?|下個|本|这|這)?(?:周|週|星期|礼拜|禮拜)([一二三四五六日天1-7])")),
+    ("offset", re.compile(r"(今天|今日|明天|明日|后天|後天|昨天|昨日|前天)")),
+    ("weekday", re.compile(r"(下个?|下個|上个?|上個|本|这|這)?(?:周|週|星期|礼拜|禮拜)([一二三四五六日天1-7])")),
     ("date", re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号號]?")),
 ]
-_OFFSETS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "後天": 2}
+_OFFSETS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "後天": 2,
+            "昨天": -1, "昨日": -1, "前天": -2}
 _SEPARATORS = " \t\n,，:：;；、.。"
 
 
@@ -43,8 +44,9 @@ def _folded(text: str) -> tuple[str, list[int]]:
 
 
 def _weekday_day(today: date, prefix: str | None, weekday: int) -> date:
-    if prefix and prefix.startswith("下"):
-        monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
+    if prefix and prefix[0] in "下上":
+        weeks = 1 if prefix.startswith("下") else -1
+        monday = today - timedelta(days=today.weekday()) + timedelta(days=7 * weeks)
         return monday + timedelta(days=weekday)
     if prefix:  # 本周/这周: this calendar week, even if the day has passed
         return today - timedelta(days=today.weekday()) + timedelta(days=weekday)

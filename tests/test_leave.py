@@ -42,6 +42,10 @@ TUESDAY = date(2023, 3, 7)
     ("3节课冲突", None, "3节课冲突"),  # digits that are not a date belong to the reason
     ("", None, ""),
     ("明天", date(2023, 3, 8), ""),
+    ("昨天 生病", date(2023, 3, 6), "生病"),
+    ("前天 生病", date(2023, 3, 5), "生病"),
+    ("上周四 外出", date(2023, 3, 2), "外出"),
+    ("上个星期二 外出", date(2023, 2, 28), "外出"),
 ])
 def test_the_day_and_reason_are_read(text: str, day: date | None, reason: str) -> None:
     parsed = parse_leave(text, TUESDAY)
@@ -131,7 +135,7 @@ async def test_bad_input_changes_nothing(chat: SimChat, seeded) -> None:
     usage = await chat.say("张明", "请假")
     assert "请假 下次 外出参加培训" in usage and "接下来：3月7日（周二）10:00" in usage
     no_reason = await chat.say("张明", "请假 明天")
-    assert "写上日期" in no_reason
+    assert no_reason.startswith("3月8日（周三）的请假还没有记录：请写上原因")
     assert await leaves(seeded) == []
 
 
@@ -182,3 +186,21 @@ def test_a_reason_cannot_break_a_markdown_reply() -> None:
     marked = render_reply(reply, markdown=True).text
     assert "原因：**孩子**生病 [链接](x)" in plain
     assert "原因：\\*\\*孩子\\*\\*生病 \\[链接\\](x)" in marked and "张\\_明" in marked
+
+
+@pytest.mark.parametrize("text", ["请假 昨天 生病", "请假 前天 生病", "请假 上周四 外出", "请假 3月2日 外出",
+                                  "请假 本周一 外出", "请假 昨天"])
+async def test_a_teacher_asking_leave_for_a_past_day_is_told_so_and_nothing_is_recorded(
+        chat: SimChat, seeded, clock: FakeClock, text: str) -> None:
+    clock.set(2023, 3, 7, 8, 0)  # Tuesday morning: the next session is today at 10:00
+    reply = await chat.say("张明", text)
+    assert "已经过去了，不能再请假，也没有记录" in reply, reply
+    day = parse_leave(text.removeprefix("请假 "), date(2023, 3, 7)).day
+    assert day is not None and reply.startswith(f"{day.month}月{day.day}日（周")
+    assert await leaves(seeded) == []  # never moved onto today's or a coming session
+
+
+async def test_every_leave_reply_says_which_day_it_is_about(chat: SimChat, seeded) -> None:
+    assert "3月7日（周二）10:00" in await chat.say("张明", "请假 家里有事")  # the next session
+    assert "3月9日（周四）10:00" in await chat.say("张明", "请假 周四 家里有事")
+    assert (await chat.say("张明", "请假 周四")).startswith("3月9日（周四）的请假")
