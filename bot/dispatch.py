@@ -66,6 +66,8 @@ def choose_route(ctx: Context) -> Route:
         return _fixed(help_reply(ctx, unknown=ctx.command.text if verb == "unknown" else None))
     if not ctx.has_role(route.role):
         return _fixed(Reply("not_allowed", {"verb": verb, "role": ctx.role, "needed": route.role}))
+    if route.evidence and not ctx.is_member:  # a district admin's 签到 would count nowhere
+        return _fixed(Reply("not_a_member", {"verb": verb, "role": ctx.role}))
     return route
 
 

@@ -15,6 +15,7 @@ from bot.router import Command
 from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInfo
 
 ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
+MEMBER_ROLES = ("teacher", "school_lead")  # whose training a school's figures count
 
 
 @dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
@@ -35,6 +36,12 @@ class Context:
     @property
     def role(self) -> str:
         return self.person.role if self.person else "unknown"
+
+    @property
+    def is_member(self) -> bool:
+        """On a school's roster as a teacher or lead: their check-ins and tasks count."""
+        return (self.person is not None and self.person.role in MEMBER_ROLES
+                and self.person.school_id is not None)
 
     def has_role(self, needed: str) -> bool:
         return self.person is not None and ROLE_RANK[self.person.role] >= ROLE_RANK[needed]

@@ -26,6 +26,7 @@ class Route:
     role: str
     handler: Handler
     read_only: bool = False  # runs outside the group-commit writer (it stores nothing)
+    evidence: bool = False  # records or reads the sender's own training: members only
 
 
 async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
@@ -34,12 +35,12 @@ async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
 
 ROUTES: dict[str, Route] = {
     "help": Route("teacher", handle_help, read_only=True),
-    "checkin": Route("teacher", handle_checkin),
-    "progress": Route("teacher", handle_progress, read_only=True),
-    "reflection": Route("teacher", handle_reflection),
-    "append": Route("teacher", handle_append),
-    "photo": Route("teacher", handle_photo),
-    "leave": Route("teacher", handle_leave),
+    "checkin": Route("teacher", handle_checkin, evidence=True),
+    "progress": Route("teacher", handle_progress, read_only=True, evidence=True),
+    "reflection": Route("teacher", handle_reflection, evidence=True),
+    "append": Route("teacher", handle_append, evidence=True),
+    "photo": Route("teacher", handle_photo, evidence=True),
+    "leave": Route("teacher", handle_leave, evidence=True),
     "bind": Route("school_lead", handle_bind),
     "school_progress": Route("school_lead", handle_school_progress, read_only=True),
     "nudge": Route("school_lead", handle_nudge),
