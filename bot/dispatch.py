@@ -109,11 +109,12 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
 
         async def handle() -> str | None:
             nonlocal out
-            reply = ready if ready is not None else await route.handler(ctx, session)
-            out = render_reply(reply, markdown=markdown)
+            reply = ready if route.read_only else await route.handler(ctx, session)
+            # None: nothing to say now (a photo still downloading answers once it is stored)
+            out = render_reply(reply, markdown=markdown) if reply is not None else None
             if record is not None:
                 await record(session, out)
-            return out.text
+            return out.text if out is not None else None
 
         new, text = await handle_once(session, msg.platform, msg.msg_id, ctx.now, handle)
         if not new:

@@ -47,4 +47,5 @@ class Context:
         return self.person is not None and ROLE_RANK[self.person.role] >= ROLE_RANK[needed]
 
 
-Handler = Callable[[Context, AsyncSession], Awaitable[Reply]]
+# a handler's Reply, or None when there is nothing to say yet (the answer comes later)
+Handler = Callable[[Context, AsyncSession], Awaitable[Reply | None]]

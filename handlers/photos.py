@@ -80,7 +80,7 @@ def photo_reply(spec: TaskSpec, tz: ZoneInfo, *, have: int | None, new: int = 0,
         "max_mb": round(max_bytes / (1024 * 1024), 1)})
 
 
-async def handle_photo(ctx: Context, session: AsyncSession) -> Reply:
+async def handle_photo(ctx: Context, session: AsyncSession) -> Reply | None:
     assert ctx.person is not None
     if ctx.term is None:
         return Reply("no_plan")
@@ -111,6 +111,12 @@ async def handle_photo(ctx: Context, session: AsyncSession) -> Reply:
             new += 1
         else:
             duplicates += 1
+    # a picture still to be fetched is answered by the downloader once it is stored (or has
+    # failed), through the message's reply route: one visible reply per photo, none now
+    later = pending > 0 and ctx.msg.reply_context is not None
+    if later and not (new or duplicates or refused):
+        return None
     have = await photo_count(session, ctx.person.id, task_id) if new or duplicates else None
     return photo_reply(spec, plan.tz, have=have, new=new, duplicates=duplicates,
-                       refused=tuple(refused), pending=pending, max_bytes=ctx.max_photo_bytes)
+                       refused=tuple(refused), pending=0 if later else pending,
+                       max_bytes=ctx.max_photo_bytes)

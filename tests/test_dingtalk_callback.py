@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
+from bot.app import DOWNLOADER, create_app
 from bot.config import ConfigError, config_from_mapping
 from bot.platforms import dingtalk_wire as wire
 from storage.models import Checkin, Inbound, PendingDownload, Photo
@@ -213,3 +213,30 @@ def test_enabling_dingtalk_without_the_app_secret_is_a_config_error(tmp_path: Pa
                                   "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"}}, env={})
     with pytest.raises(ConfigError, match="dingtalk.app_secret"):
         create_app(config)
+
+
+async def test_a_teacher_who_sends_a_photo_gets_exactly_one_message_about_it(
+        client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk) -> None:
+    payload = robot_message("picture.json", base=fake.base, at=clock.now)
+    first = await post(client, payload, signed(clock))
+    assert await first.json() == {"msgtype": "empty"}  # nothing now: the answer comes once stored
+    await fake.wait_posted(timeout=10)
+    assert await count(seeded, Photo) == 1
+    [(_, body)] = fake.session_posts
+    assert "已收到第 1/3 张" in json.dumps(body, ensure_ascii=False)
+    again = await post(client, payload, signed(clock))  # DingTalk redelivers the same msgId
+    assert await again.json() == {"msgtype": "empty"}
+    await client.server.app[DOWNLOADER].drain()
+    assert len(fake.session_posts) == 1 and await count(seeded, Photo) == 1
+
+
+async def test_a_photo_that_cannot_be_fetched_gets_one_message_saying_so(
+        client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk) -> None:
+    fake.files.clear()  # the download code has expired on DingTalk's side
+    payload = robot_message("picture.json", base=fake.base, at=clock.now)
+    assert await (await post(client, payload, signed(clock))).json() == {"msgtype": "empty"}
+    await fake.wait_posted(timeout=10)
+    await client.server.app[DOWNLOADER].drain()
+    [(_, body)] = fake.session_posts
+    assert body["text"]["content"] == "抱歉，刚才发来的图片没能保存。请重新发送一次。"
+    assert await count(seeded, Photo) == 0

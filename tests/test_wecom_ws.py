@@ -13,7 +13,7 @@ import pytest
 from bot.app import DOWNLOADER, create_app
 from bot.messages import OutgoingText
 from bot.platforms.wecom import ADAPTER
-from storage.models import Checkin, Inbound, Photo
+from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count
 from tests.wecom_fake import (
@@ -167,11 +167,15 @@ async def test_a_one_to_one_photo_is_opened_with_its_own_aeskey(aiohttp_client: 
     body.update(chattype="single", msgtype="image",
                 image={"url": f"{fake.base}/img/ws-photo.png", "aeskey": aeskey})
     await conn.push(frame)
-    first = await conn.next("aibot_respond_msg")
-    assert "收到图片，正在保存" in first["body"]["stream"]["content"]
+    while await count(seeded, PendingDownload) == 0:  # no reply now: the photo answers once stored
+        await asyncio.sleep(0.01)
 
     await client.server.app[DOWNLOADER].drain()
     assert await count(seeded, Photo) == 1
-    later = await conn.next("aibot_send_msg")  # "第 1/3 张" goes to the teacher's 1:1 chat
+    sent = [await asyncio.wait_for(conn.inbox.get(), 5.0)]
+    while sent[-1].get("cmd") != "aibot_send_msg":
+        sent.append(await asyncio.wait_for(conn.inbox.get(), 5.0))
+    assert "aibot_respond_msg" not in [f.get("cmd") for f in sent]  # one visible reply per photo
+    later = sent[-1]  # "第 1/3 张" goes to the teacher's 1:1 chat
     assert later["body"]["chatid"] == "wx-zhangming"
     assert "已收到第 1/3 张" in later["body"]["markdown"]["content"]
