@@ -4,7 +4,8 @@ Every dashboard request carries a signed, expiring link token (`?t=`, bot/links.
 district link opens everything; a school link opens that school and its teachers only.
 No token, a bad signature, an expired link, a person no longer allowed, or another
 school's page → 403 with a short explanation and no data. Pages are Jinja2 templates
-(templates/web/dashboard_*.html), plain HTML and CSS for a phone screen.
+(templates/web/dashboard_*.html), plain HTML and CSS for a phone screen, sent with a
+Content-Security-Policy that runs no script and no inline style (the CSS is a file).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.config import Config
 from bot.dispatch import Services
 from bot.links import DISTRICT, LinkGrant, LinkIssuer, LinkProblem, school_scope
 from bot.render import render_text
+from bot.web_assets import DASHBOARD_CSP, add_assets, page_headers
 from handlers.dashboard import use_link_issuer
 from handlers.dashboard_views import district_view, school_view, teacher_view
 from storage.chart_files import charts_dir, is_chart_name
@@ -33,7 +35,7 @@ SERVICES = web.AppKey("dashboard_services", Services)
 ISSUER = web.AppKey("dashboard_issuer", LinkIssuer)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-           "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+           **page_headers(DASHBOARD_CSP)}
 
 
 def _page(template: str, status: int = 200, **data: object) -> web.Response:
@@ -174,5 +176,6 @@ def install(app: web.Application, config: Config, services: Services) -> LinkIss
     app.router.add_get("/dashboard/school/{code}", school_page)
     app.router.add_get(r"/dashboard/teacher/{person_id:\d{1,18}}", teacher_page)
     app.router.add_get("/dashboard/photo/{sha}", photo)
+    add_assets(app, "/dashboard/static/", ("dashboard.css",))
     app.router.add_get("/charts/{name}", chart_view(services.files_dir))
     return issuer

@@ -137,6 +137,7 @@ async def main() -> None:
         "server": {"host": "127.0.0.1", "port": port, "public_base_url": base},
         "database": {"url": f"sqlite+aiosqlite:///{folder / 'shots.db'}"},
         "storage": {"files_dir": str(folder / "files")},
+        "sim": {"enabled": True},  # the simulator's page is one of the pictures
     }, env={})
     db = Database(config.database.url)
     await db.upgrade()

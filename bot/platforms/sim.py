@@ -17,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dispatch import Services, dispatch
 from bot.messages import ImageRef, IncomingMessage, OutgoingText
 from bot.render import render_text
+from bot.web_assets import SIM_CSP, add_assets, page_headers
 from storage.queries.sim import add_sim_message, sim_messages_after
 
 SERVICES = web.AppKey("sim_services", Services)
 MAX_TEXT = 20_000
+PAGE_HEADERS = page_headers(SIM_CSP)
+ASSETS = ("sim.js", "sim.css")
 
 
 def group_conversation(school_code: str) -> str:
@@ -32,7 +35,9 @@ def direct_conversation(person_id: int) -> str:
 
 
 async def page(request: web.Request) -> web.Response:
-    return web.Response(text=render_text("web/sim.html"), content_type="text/html")
+    """The page: markup only, its script and style from /sim/static/ (no inline script runs)."""
+    return web.Response(text=render_text("web/sim.html"), content_type="text/html",
+                        headers=PAGE_HEADERS)
 
 
 async def people(request: web.Request) -> web.Response:
@@ -114,6 +119,7 @@ async def messages(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/sim/", page)
+    add_assets(app, "/sim/static/", ASSETS)
     app.router.add_get("/sim/api/people", people)
     app.router.add_post("/sim/api/send", send)
     app.router.add_get("/sim/api/messages", messages)
