@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.roster import RosterRow
@@ -70,6 +70,9 @@ def demo_plan_toml(now: datetime) -> str:
     open_at = (local + timedelta(minutes=5)).replace(second=0, microsecond=0)
     if open_at.date() != today:
         open_at = local.replace(hour=23, minute=59, second=0, microsecond=0)
+    # the weekly session meets on the demo day too (it is an extra school day): keep it clear
+    # of the session open now, which a plan may not overlap
+    weekly = "10:00" if not time(9, 0) < open_at.time() < time(10, 40) else "14:00"
     month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     next_month_end = _add_months(start, 1)
     next_month_end = next_month_end.replace(
@@ -97,7 +100,7 @@ def demo_plan_toml(now: datetime) -> str:
         "[[session]]",
         'name = "校本研修集中学习"',
         'weekdays = ["tue", "thu"]',
-        'start = "10:00"',
+        f'start = "{weekly}"',
         "minutes = 40",
         "checkin_opens_before = 10",
         "checkin_closes_after = 20",

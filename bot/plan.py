@@ -439,7 +439,7 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         names.add(session.name)
         sessions.append(session)
     digest = _read(top["digest"], "digest", _DIGEST)
-    return Plan(
+    plan = Plan(
         **term,
         themes=tuple(
             _parse_theme(item, f"theme[{i}]", term["start"], term["end"], themes)
@@ -452,6 +452,24 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         school_digest=digest["school"],
         district_digest=digest["district"],
     )
+    _check_overlaps(plan)
+    return plan
+
+
+def _check_overlaps(plan: Plan) -> None:
+    """Two sessions for the same people at the same time: a check-in could not tell which one
+    it is for. Names both sessions' keys and the first time they meet together."""
+    index = {s.name: i for i, s in enumerate(plan.sessions)}
+    running: Occurrence | None = None
+    for occurrence in session_occurrences(plan):
+        if running is not None and occurrence.starts_at < running.ends_at:
+            first, second = index[running.session], index[occurrence.session]
+            when = occurrence.starts_at.strftime("%Y-%m-%d %H:%M")
+            raise PlanError(f"session[{second}].start",
+                            f"{occurrence.session!r} overlaps session[{first}] ({running.session!r}, "
+                            f"{running.starts_at:%H:%M}–{running.ends_at:%H:%M}) on {when}")
+        if running is None or occurrence.ends_at > running.ends_at:
+            running = occurrence
 
 
 def plan_from_text(text: str) -> Plan:

@@ -495,3 +495,23 @@ def test_a_term_longer_than_a_school_year_is_refused() -> None:
     with pytest.raises(PlanError) as caught:
         plan_from_text(text.replace("end = 2023-07-14", "end = 9999-12-31", 1))
     assert caught.value.key == "term.end" and "at most 400 days" in caught.value.problem
+
+
+SECOND_SESSION = '''
+[[session]]
+name = "教研组活动"
+weekdays = ["thu"]
+start = "{start}"
+minutes = 60
+'''
+
+
+def test_a_plan_whose_sessions_overlap_is_refused_naming_both() -> None:
+    text = edited(("[[task]]", SECOND_SESSION.format(start="10:30") + "\n[[task]]"))
+    with pytest.raises(PlanError) as err:
+        plan_from_text(text)
+    assert err.value.key == "session[1].start"
+    assert "session[0]" in err.value.problem and "'校本研修集中学习'" in err.value.problem
+    assert "'教研组活动'" in err.value.problem and "2023-03-02 10:30" in err.value.problem
+    # back to back is fine: the first ends at 10:40
+    assert len(plan_from_text(edited(("[[task]]", SECOND_SESSION.format(start="10:40") + "\n[[task]]"))).sessions) == 2
