@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -18,6 +20,7 @@ from typing import Any
 from bot.config import MAX_WORKERS, Config, ConfigError, config_from_mapping, load_config
 
 log = logging.getLogger("yanxiu")
+DEFAULT_CONFIG = "./config.toml"
 
 
 class CliError(Exception):
@@ -33,10 +36,31 @@ def _now() -> datetime:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    path = Path(args.config)
-    if not path.exists() and args.config == "./config.toml":
-        return config_from_mapping({})  # the embedded default: SQLite in the current folder
-    return load_config(path)
+    """The --config file; without --config, ./config.toml, or when that is missing too the
+    embedded default (SQLite in the current folder) — saying so, with the database's URL."""
+    if args.config is not None:
+        return load_config(args.config)
+    if Path(DEFAULT_CONFIG).exists():
+        return load_config(DEFAULT_CONFIG)
+    config = config_from_mapping({})
+    print(f"yanxiu: 没有 {DEFAULT_CONFIG}，使用默认数据库 {_shown_database(config.database.url)}",
+          file=sys.stderr)
+    return config
+
+
+def _shown_database(url: str) -> str:
+    """A database URL fit to print: the password masked, a SQLite file's full path added."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from storage.db import sqlite_file
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "（database.url 无法解析）"
+    file = sqlite_file(url)
+    return f"{shown}（文件 {file}）" if file is not None else shown
 
 
 async def _with_db(config: Config, fn: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -84,7 +108,25 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
           f"rejected {len(rejected)}")
     for r in rejected:
         print(f"  line {r.line}: {r.reason}")
+    _warn_formulas(rows)
     return 1 if rejected else 0
+
+
+_FIELD_NAMES = {"school_code": "学校代码", "school_name": "学校名称", "name": "姓名",
+                "dingtalk_userid": "钉钉ID", "wecom_userid": "企业微信ID", "mobile": "手机号",
+                "subject": "学科", "stage": "学段"}
+_CHAR_NAMES = {"\t": "制表符", "\r": "回车符"}
+
+
+def _warn_formulas(rows: list[Any]) -> None:
+    """On stderr, each imported cell a spreadsheet would take for a formula (the row is kept;
+    `yanxiu export` prefixes the cell with a quote)."""
+    from bot.roster import formula_warnings
+
+    for w in formula_warnings(rows):
+        char = _CHAR_NAMES.get(w.char, f"“{w.char}”")
+        print(f"  第 {w.line} 行：{_FIELD_NAMES.get(w.field, w.field)}以{char}开头，"
+              f"导出时会加 ' 防止被当作公式", file=sys.stderr)
 
 
 # --- plan ---------------------------------------------------------------------------------
@@ -292,8 +334,33 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _run_app(app: Any, host: str, port: int, banner: str | None, *, reuse_port: bool = False) -> None:
+def _listen_problem(exc: OSError, host: str, port: int, hint: str) -> str:
+    """One line saying why the server cannot listen on host:port, and what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"端口 {port} 已被占用，{hint}"
+    if exc.errno == errno.EACCES:
+        return f"没有权限监听端口 {port}（1024 以下的端口需要管理员权限），{hint}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"无法监听 {host}:{port}：本机没有这个地址，请检查 server.host"
+    return f"无法监听 {host}:{port}：{exc.strerror or exc}"
+
+
+def _check_port(host: str, port: int, hint: str) -> None:
+    """Stop with one line, before any banner or file, when host:port cannot be listened on."""
+    from bot.ports import bind_error
+
+    exc = bind_error(host, port)
+    if exc is not None:
+        raise CliError(_listen_problem(exc, host, port, hint))
+
+
+def _run_app(app: Any, host: str, port: int, banner: str | None, hint: str, *,
+             reuse_port: bool = False) -> None:
+    """Serve until Ctrl+C/SIGTERM; a bind that fails at start (the port taken since it was
+    checked) is the same one line as a busy port found beforehand."""
     from aiohttp import web
+
+    from bot.ports import BIND_ERRNOS
 
     loop: asyncio.AbstractEventLoop | None = None
     try:  # uvloop (extra "fast") when installed: the check-in burst needs it
@@ -303,11 +370,19 @@ def _run_app(app: Any, host: str, port: int, banner: str | None, *, reuse_port: 
         asyncio.set_event_loop(loop)
     except ImportError:
         pass
-    if banner:
-        print(banner, flush=True)
+
+    def listening(_aiohttp_banner: str) -> None:  # called once the port is bound
+        if banner:
+            print(banner, flush=True)
+
     tune_gc()
-    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=loop,
-                reuse_port=reuse_port or None)
+    try:
+        web.run_app(app, host=host, port=port, print=listening, access_log=None, loop=loop,
+                    reuse_port=reuse_port or None)
+    except OSError as exc:  # asyncio and uvloop both say "error while attempting to bind"
+        if exc.errno not in BIND_ERRNOS or "bind" not in str(exc):
+            raise  # not the listening socket (a startup hook failing): the traceback helps
+        raise CliError(_listen_problem(exc, host, port, hint)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -315,24 +390,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.workers import Supervisor, worker_from_env
     from storage.db import upgrade_schema
 
-    config = load_config(args.config)
+    config_path = args.config or DEFAULT_CONFIG
+    config = load_config(config_path)
     count = config.server.workers if args.workers is None else args.workers
     if not 1 <= count <= MAX_WORKERS:
         raise CliError(f"--workers: must be between 1 and {MAX_WORKERS}")
-    banner = f"yanxiu serving on http://{config.server.host}:{config.server.port}/"
+    host, port = config.server.host, config.server.port
+    hint = f"请在 {config_path} 的 [server] 里换一个 port，或先停掉占用它的程序"
+    banner = f"yanxiu serving on http://{host}:{port}/"
     worker = worker_from_env()
+    if worker is None:  # a worker shares the port its siblings hold (SO_REUSEPORT)
+        _check_port(host, port, hint)
     if worker is None and count > 1:  # the supervisor: migrate once, then start the workers
         upgrade_schema(config.database.url)
         print(f"{banner} with {count} workers", flush=True)
-        argv = [sys.executable, "-m", "bot.cli", "serve", "--config", args.config]
+        argv = [sys.executable, "-m", "bot.cli", "serve", "--config", config_path]
         return Supervisor(argv, count).run()
     app = create_app(config, upgrade=worker is None, worker=worker)
-    _run_app(app, config.server.host, config.server.port, None if worker else banner,
-             reuse_port=worker is not None)
+    _run_app(app, host, port, None if worker else banner, hint, reuse_port=worker is not None)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo on a fresh database: in --data-dir (kept), or a new temp folder (removed
+    again if the demo cannot start)."""
+    hint = "请用 --port 换一个端口"
+    _check_port("127.0.0.1", args.port, hint)
+    if args.data_dir:
+        Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+        return _demo_in(Path(args.data_dir), args.port, hint)
+    folder = Path(tempfile.mkdtemp(prefix="yanxiu-demo-"))
+    try:
+        return _demo_in(folder, args.port, hint)
+    except BaseException:  # a failed demo leaves no temp folder behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _demo_in(folder: Path, port: int, hint: str) -> int:
+    """Seed a fresh demo database in `folder` and serve it with the simulator on `port`."""
     from bot.app import create_app
     from bot.demo import SCHOOLS, demo_plan_toml, demo_roster
     from bot.plan import plan_from_text
@@ -341,14 +437,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from storage.queries.roster import apply_roster
     from storage.queries.terms import save_plan
 
-    folder = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="yanxiu-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
     db_file = folder / "yanxiu-demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     config = config_from_mapping({
-        "server": {"host": "127.0.0.1", "port": args.port,
-                   "public_base_url": f"http://127.0.0.1:{args.port}"},
+        "server": {"host": "127.0.0.1", "port": port,
+                   "public_base_url": f"http://127.0.0.1:{port}"},
         "database": {"url": f"sqlite+aiosqlite:///{db_file}"},
         "storage": {"files_dir": str(folder / "files")},
         "sim": {"enabled": True},  # the demo is the simulator; `serve` does not mount it
@@ -370,21 +464,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo data in {folder}", file=sys.stderr)
     asyncio.run(_with_db(config, seed))
     app = create_app(config)
-    _run_app(app, "127.0.0.1", args.port,
-             f"研修助手 demo: open http://127.0.0.1:{args.port}/sim/  (Ctrl+C to stop)")
+    _run_app(app, "127.0.0.1", port, f"研修助手 demo: open http://127.0.0.1:{port}/sim/  (Ctrl+C to stop)",
+             hint)
     return 0
 
 
 # --- parser -------------------------------------------------------------------------------
 
+def _port(text: str) -> int:
+    """--port: a TCP port number."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"端口必须是 1 到 65535 之间的整数，不是 {text!r}")
+    return port
+
+
+def _config_option(default: str | None) -> argparse.ArgumentParser:
+    """--config as a parent parser. The top level holds the real default (None: ./config.toml);
+    each subcommand's copy defaults to SUPPRESS, so it sets --config only when given after the
+    subcommand and never overwrites one given before it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", default=default, metavar="PATH",
+                        help=f"path to config.toml (default {DEFAULT_CONFIG})")
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default="./config.toml", help="path to config.toml (default ./config.toml)")
-    p = argparse.ArgumentParser(prog="yanxiu", description="研修助手 (yanxiu-bot)", parents=[common])
+    p = argparse.ArgumentParser(prog="yanxiu", description="研修助手 (yanxiu-bot)",
+                                parents=[_config_option(None)])
+    common = _config_option(argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", parents=[common], help="the whole product on an embedded default")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=_port, default=8080)
     demo.add_argument("--data-dir", help="keep the demo's database and files here (default: a new temp folder)")
     demo.set_defaults(fn=cmd_demo)
 

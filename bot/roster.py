@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.spreadsheet import formula_start
+
 HEADERS = {
     "school_code": ("school_code", "学校代码", "学校编码", "学校编号"),
     "school_name": ("school_name", "学校名称", "学校"),
@@ -45,6 +47,15 @@ class RosterRow:
 class RejectedRow:
     line: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FormulaWarning:
+    """A kept row whose `field` starts with `char`: exports will prefix that cell with a quote."""
+
+    line: int
+    field: str
+    char: str
 
 
 class RosterFileError(Exception):
@@ -147,6 +158,22 @@ def _problem(cells: dict[str, str | None]) -> str | None:
     if mobile and not MOBILE.match(mobile):
         return f"mobile {mobile!r} is not an 11-digit mainland number"
     return None
+
+
+TEXT_FIELDS = ("school_code", "school_name", "name", "dingtalk_userid", "wecom_userid",
+               "mobile", "subject", "stage")
+
+
+def formula_warnings(rows: list[RosterRow]) -> list[FormulaWarning]:
+    """Each text cell of an imported row that a spreadsheet would read as a formula."""
+    found: list[FormulaWarning] = []
+    for row in rows:
+        for field in TEXT_FIELDS:
+            value = getattr(row, field)
+            char = formula_start(value) if value else None
+            if char is not None:
+                found.append(FormulaWarning(row.line, field, char))
+    return found
 
 
 def load_roster(path: str | Path) -> tuple[list[RosterRow], list[RejectedRow]]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.plan import Plan
+from bot.spreadsheet import defuse
 from handlers.digest_figures import MemberProgress, SchoolDigest
 
 BASE_COLUMNS = ["school_code", "school_name", "name", "sessions_attended", "sessions_held",
@@ -45,25 +46,39 @@ def rows(schools: Sequence[SchoolDigest]) -> list[list[object]]:
     return [member_row(s, m) for s in schools for m in s.members]
 
 
+def safe_row(values: Sequence[object]) -> list[object]:
+    """Every text cell defused (names, school names, task ids come from people and plans)."""
+    return [defuse(v) for v in values]
+
+
 def write_csv(path: Path, plan: Plan, schools: Sequence[SchoolDigest]) -> int:
     """UTF-8 with a BOM, so Excel on a Chinese Windows opens it without mojibake."""
     data = rows(schools)
     with path.open("w", newline="", encoding="utf-8-sig") as f:
         writer = csv.writer(f)
-        writer.writerow(header(plan))
-        writer.writerows(data)
+        writer.writerow(safe_row(header(plan)))
+        writer.writerows(safe_row(r) for r in data)
     return len(data)
 
 
 def _sheet_title(school: SchoolDigest, used: set[str]) -> str:
     """Excel sheet names: ≤ 31 characters, none of []:*?/\\, unique."""
-    base = "".join(c for c in f"{school.code} {school.name}" if c not in "[]:*?/\\")[:31]
+    base = "".join(c for c in f"{school.code} {school.name}" if c not in "[]:*?/\\")[:31].strip("'") or "?"
     title, n = base, 2
     while title in used:
         suffix = f"~{n}"
         title, n = base[: 31 - len(suffix)] + suffix, n + 1
     used.add(title)
     return title
+
+
+def _append(ws: object, values: Sequence[object]) -> None:
+    """One row, text defused and stored as text: openpyxl would make a str starting with
+    "=" a formula, so each text cell's type is set to string explicitly."""
+    ws.append(safe_row(values))  # type: ignore[attr-defined]
+    for cell in ws[ws.max_row]:  # type: ignore[attr-defined,index]
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
 
 
 def _format(ws: object, widths: Sequence[int]) -> None:
@@ -92,9 +107,9 @@ def write_xlsx(path: Path, plan: Plan, schools: Sequence[SchoolDigest],
     wb = Workbook(write_only=False)
     summary = wb.active
     summary.title = "汇总"
-    summary.append(SUMMARY_COLUMNS)
+    _append(summary, SUMMARY_COLUMNS)
     for s in schools:
-        summary.append([s.code, s.name, len(s.members), s.held,
+        _append(summary, [s.code, s.name, len(s.members), s.held,
                         None if s.checkins.ratio is None else round(s.checkins.ratio, 3),
                         s.reflections.done, s.photos.done, s.hours_avg, s.hours_full])
     _format(summary, [_width([c, *(r[i] for r in summary.iter_rows(min_row=2, values_only=True))])
@@ -104,10 +119,10 @@ def write_xlsx(path: Path, plan: Plan, schools: Sequence[SchoolDigest],
     total = 0
     for n, school in enumerate(schools, start=1):
         ws = wb.create_sheet(_sheet_title(school, used))
-        ws.append(head)
+        _append(ws, head)
         data = [member_row(school, m) for m in school.members]
         for row in data:
-            ws.append(row)
+            _append(ws, row)
         _format(ws, [_width([c, *(r[i] for r in data)]) for i, c in enumerate(head)])
         total += len(data)
         if progress is not None:

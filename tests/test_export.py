@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.cli import main
 from bot.plan import plan_from_text, session_occurrences
 from storage.models import Checkin, Person, Photo, Submission
-from tests.conftest import SEEDS, FakeClock, SimChat
+from tests.conftest import DATA, SEEDS, FakeClock, SimChat
 from tests.images import png_b64
 
 
@@ -97,3 +97,73 @@ async def test_xlsx_export_has_a_summary_and_a_sheet_per_school(chat: SimChat, s
     assert load_workbook(out).sheetnames == ["汇总", "LX002 兰西县实验中学"]
     assert await run_cli(["export", "--format", "csv", "-o", str(out), "--school", "NOPE", "--config", cfg]) == 1
     assert "--school: no school with code 'NOPE'" in capsys.readouterr().err
+
+
+FORMULA_ROSTER = """school_code,school_name,name,role,dingtalk_userid
+LX001,@SUM(1+1),"=HYPERLINK(""http://x"",""点我"")",teacher,dt-link
+LX001,@SUM(1+1),-2+3,teacher,dt-minus
+LX001,@SUM(1+1),#N/A,teacher,dt-na
++LX002,兰西县实验中学,王丽华,teacher,dt-wang
+"""
+LINK = '=HYPERLINK("http://x","点我")'
+DDE_TASK = "=cmd|' /C calc'!A0"
+
+
+def formula_district(tmp_path: Path) -> Path:
+    """A district whose roster and plan carry text that spreadsheets would run as formulas:
+    teachers' and a school's names, a school code and a task id (a column header)."""
+    cfg = tmp_path / "formula.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "formula.db"}"\n'
+                   f'[storage]\nfiles_dir = "{tmp_path / "f"}"\n', encoding="utf-8")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(FORMULA_ROSTER, encoding="utf-8")
+    plan = tmp_path / "plan.toml"
+    plan.write_text((DATA / "spec_plan.toml").read_text(encoding="utf-8").replace(
+        'id = "lesson-photos"', f'id = "{DDE_TASK}"'), encoding="utf-8")
+    assert main(["roster", "import", str(roster), "--config", str(cfg)]) == 0
+    assert main(["plan", "load", str(plan), "--config", str(cfg)]) == 0
+    return cfg
+
+
+def test_names_that_look_like_formulas_are_exported_as_plain_text_in_csv(tmp_path) -> None:
+    cfg = formula_district(tmp_path)
+    out = tmp_path / "records.csv"
+    assert main(["export", "--format", "csv", "-o", str(out), "--config", str(cfg)]) == 0
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][-2:] == ["reflection-march", "'" + DDE_TASK]
+    by_name = {row[2]: row for row in table[1:]}
+    assert set(by_name) == {"'" + LINK, "'-2+3", "#N/A", "王丽华"}
+    assert by_name["'" + LINK][:2] == ["LX001", "'@SUM(1+1)"]
+    assert by_name["王丽华"][:2] == ["'+LX002", "兰西县实验中学"]
+    assert by_name["'-2+3"][3:9] == ["0", "37", "0", "0", "0", "36"]  # numbers stay numbers
+    for row in table:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
+
+
+def test_names_that_look_like_formulas_are_text_cells_in_xlsx(tmp_path) -> None:
+    cfg = formula_district(tmp_path)
+    out = tmp_path / "records.xlsx"
+    assert main(["export", "--format", "xlsx", "-o", str(out), "--config", str(cfg)]) == 0
+    wb = load_workbook(out)
+    assert sorted(wb.sheetnames) == sorted(["汇总", "LX001 @SUM(1+1)", "+LX002 兰西县实验中学"])
+    for ws in wb.worksheets:  # no formula anywhere, every text a string cell
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    assert cell.data_type == "s", (ws.title, cell.coordinate, cell.value)
+                    assert not cell.value.startswith(("=", "+", "-", "@", "\t", "\r"))
+    first = wb["LX001 @SUM(1+1)"]
+    assert first.cell(1, 11).value == "'" + DDE_TASK
+    cells = {r[2].value: r for r in first.iter_rows(min_row=2)}
+    assert set(cells) == {"'" + LINK, "'-2+3", "#N/A"}
+    link = cells["'" + LINK]
+    assert (link[1].value, link[1].data_type) == ("'@SUM(1+1)", "s")
+    assert (link[2].value, link[2].data_type) == ("'" + LINK, "s")
+    assert cells["#N/A"][2].data_type == "s"  # a name, not Excel's error value
+    assert [(c.value, c.data_type) for c in link[3:9]] == [
+        (0, "n"), (37, "n"), (0, "n"), (0, "n"), (0, "n"), (36, "n")]
+    summary = {r[0].value: r for r in wb["汇总"].iter_rows(min_row=2)}
+    assert (summary["LX001"][1].value, summary["LX001"][1].data_type) == ("'@SUM(1+1)", "s")
+    assert summary["'+LX002"][2].value == 1

@@ -229,3 +229,30 @@ def test_plan_load_is_quiet_about_years_the_holiday_calendar_knows(tmp_path, cap
     cfg = write_config(tmp_path)
     assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_roster_name_that_looks_like_a_formula_is_imported_with_a_warning_on_its_line(tmp_path, capsys) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("学校代码,学校名称,姓名,角色,钉钉ID\n"
+                    "LX001,兰西县第一小学,王丽华,教师,dt-1\n"
+                    'LX001,兰西县第一小学,"=HYPERLINK(""http://x"",""点我"")",教师,dt-2\n'
+                    "LX002,@兰西县实验中学,@SUM(1+1),教师,dt-3\n", encoding="utf-8")
+    cfg = write_config(tmp_path)
+    assert main(["roster", "import", str(path), "--config", str(cfg)]) == 0
+    shown = capsys.readouterr()
+    assert "added 3, updated 0, unchanged 0, rejected 0" in shown.out
+    warnings = [line.strip() for line in shown.err.splitlines() if "公式" in line]
+    assert warnings == ["第 3 行：姓名以“=”开头，导出时会加 ' 防止被当作公式",
+                        "第 4 行：学校名称以“@”开头，导出时会加 ' 防止被当作公式",
+                        "第 4 行：姓名以“@”开头，导出时会加 ' 防止被当作公式"]
+    import asyncio
+
+    async def names() -> set[str]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")
+        try:
+            async with db.sessions() as s:
+                return set((await s.scalars(select(Person.name))).all())
+        finally:
+            await db.close()
+
+    assert asyncio.run(names()) == {"王丽华", '=HYPERLINK("http://x","点我")', "@SUM(1+1)"}  # stored as typed

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -245,17 +244,16 @@ oapi_base = "{fake.base}"
 
 
 async def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path, db_url: str) -> None:
-    taken = socket.socket()  # the port held without SO_REUSEPORT: no worker can bind it
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    server = ServeProcess(tmp_path, db_url, workers=2, port=taken.getsockname()[1])
+    # storage.files_dir is a file: every worker fails while starting (the supervisor never
+    # opens it; a busy port, by contrast, the supervisor itself refuses before any worker starts)
+    (tmp_path / "files").write_text("not a folder", encoding="utf-8")
+    server = ServeProcess(tmp_path, db_url, workers=2)
     try:
         proc = server.spawn()
         code = await asyncio.to_thread(proc.wait, GUARD_S)
         supervisor = proc.pid
     finally:
         server.stop()
-        taken.close()
     assert code == 1, server.log()
     assert "while starting; stopping" in server.log()
     assert not workers_of(supervisor)
