@@ -111,6 +111,24 @@ async def test_forged_or_broken_callbacks_are_rejected_and_nothing_is_stored(
     assert fake.sends == [] and fake.token_requests == 0
 
 
+@pytest.mark.parametrize(("text_type", "image_type"), [("TEXT", "Image"), ("Text", "IMAGE")])
+async def test_a_message_type_in_capitals_is_taken_like_lower_case(
+        app: Any, fake: FakeWeCom, seeded: Any, text_type: str, image_type: str) -> None:
+    xml = app_text_xml("wx-zhangming", "签到", "7000000000000000601")
+    query, body = signer.app(xml.replace("<![CDATA[text]]>", f"<![CDATA[{text_type}]]>"))
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert await count(seeded, Checkin) == 1 and "签到成功" in fake.sends[0]["text"]["content"]
+    image = (WX / "app_image_message.xml").read_text("utf-8").replace(
+        "fake.teacher.zhangsan", "wx-zhangming").replace("<![CDATA[image]]>",
+                                                         f"<![CDATA[{image_type}]]>")
+    query, body = signer.app(image)
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert "收到图片" in fake.sends[-1]["text"]["content"]
+    async with seeded.sessions() as s:
+        pending = await s.scalar(select(PendingDownload))
+    assert pending.ref.startswith("media:")
+
+
 async def test_events_are_acknowledged_without_a_record(app: Any, fake: FakeWeCom,
                                                         seeded: Any) -> None:
     event = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[wx-zhangming]]>"

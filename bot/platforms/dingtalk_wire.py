@@ -188,6 +188,13 @@ def _strip_names(text: str, names: Collection[str]) -> str:
 _LEADING_AT = re.compile(r"\A\s*@\S+\s*")
 
 
+def _is_rich_picture(item: Mapping[Any, Any]) -> bool:
+    """§1.3: a richText picture is `{"type": "picture", "downloadCode", …}`; an item with a
+    downloadCode and no type is one too (the SDK's get_image_list takes any downloadCode)."""
+    kind = item.get("type")
+    return kind == "picture" or (kind is None and "downloadCode" in item)
+
+
 def parse_callback(
     payload: Any, received_at: datetime, robot_names: Collection[str] = ()
 ) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
@@ -258,7 +265,7 @@ def _parse(
                 raise _Malformed("richText item")
             if isinstance(item.get("text"), str):
                 parts.append(item["text"])
-            elif item.get("type") == "picture":
+            elif _is_rich_picture(item):
                 refs.append(ImageRef(ref=_req_str(item, "downloadCode")))
         text = _strip_names("".join(parts), names)
         if STRIP_GENERIC_LEADING_AT_IN_RICHTEXT and not names:

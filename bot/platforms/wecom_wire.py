@@ -312,7 +312,7 @@ def parse_app_xml(plain: bytes, received_at: datetime) -> IncomingMessage | Igno
 
 
 def _parse_app(root: ET.Element, received_at: datetime) -> IncomingMessage | Ignored:
-    msgtype = _xml_text(root, "MsgType")
+    msgtype = _xml_text(root, "MsgType").lower()  # "Text", "IMAGE"… are the same kinds
     if msgtype == "event":
         return Ignored("event")
     msg_id = _xml_text(root, "MsgId")
