@@ -55,13 +55,26 @@ class StreamConnection:
     """The server side of one Stream websocket: the test pushes frames and reads answers."""
 
     ws: web.WebSocketResponse
-    inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    transport: asyncio.BaseTransport | None = None
+    inbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)  # answers, as sent
+    pings: int = 0  # websocket pings the bot sent on this connection
+    ended: asyncio.Future[int | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())  # its close code
 
     async def push(self, frame: dict[str, Any]) -> None:
         await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
 
-    async def answer(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def answer_text(self, timeout: float = 5.0) -> str:
+        """The next answer exactly as the bot wrote it on the wire."""
         return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def answer(self, timeout: float = 5.0) -> dict[str, Any]:
+        return json.loads(await self.answer_text(timeout))
+
+    def drop(self) -> None:
+        """The network goes: the TCP connection ends without a closing handshake."""
+        assert self.transport is not None
+        self.transport.abort()
 
 
 @dataclass
@@ -78,6 +91,9 @@ class FakeDingTalk:
     robot_posts: list[dict[str, Any]] = field(default_factory=list)
     robot_answers: list[dict[str, Any]] = field(default_factory=list)  # scripted, then ok
     opens: list[dict[str, Any]] = field(default_factory=list)
+    failing_opens: int = 0  # answer this many registrations with 503 first
+    refused_handshakes: int = 0  # refuse this many websocket handshakes first
+    answer_pings: bool = True  # False: a gateway that no longer answers websocket pings
     tickets: set[str] = field(default_factory=set)
     rejected_tickets: int = 0
     connections: asyncio.Queue[StreamConnection] = field(default_factory=asyncio.Queue)
@@ -170,6 +186,9 @@ class FakeDingTalk:
     async def open_connection(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.opens.append(body)
+        if self.failing_opens:
+            self.failing_opens -= 1
+            return web.json_response({"code": "ServiceUnavailable"}, status=503)
         if body.get("clientId") != APP_KEY or body.get("clientSecret") != APP_SECRET:
             return web.json_response({"code": "Unauthorized"}, status=401)
         ticket = str(uuid.uuid4())
@@ -183,17 +202,26 @@ class FakeDingTalk:
             self.rejected_tickets += 1
             raise web.HTTPForbidden()
         self.tickets.discard(ticket)  # one connection per ticket
-        ws = web.WebSocketResponse()
+        if self.refused_handshakes:
+            self.refused_handshakes -= 1
+            raise web.HTTPServiceUnavailable()
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        conn = StreamConnection(ws)
+        conn = StreamConnection(ws, request.transport)
         await self.connections.put(conn)
         self.open_sockets.add(ws)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await conn.inbox.put(json.loads(msg.data))
+                    await conn.inbox.put(msg.data)
+                elif msg.type == WSMsgType.PING:
+                    conn.pings += 1
+                    if self.answer_pings:
+                        await ws.pong(msg.data)
         finally:
             self.open_sockets.discard(ws)
+            if not conn.ended.done():
+                conn.ended.set_result(ws.close_code)
         return ws
 
     async def close_sockets(self, app: web.Application) -> None:

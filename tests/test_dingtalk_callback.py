@@ -154,6 +154,25 @@ async def test_bad_requests_are_rejected_and_nothing_is_stored(
     assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
 
 
+@pytest.mark.parametrize("field", ["msgId", "conversationId", "senderStaffId"])
+async def test_a_message_with_an_oversized_id_is_refused_and_nothing_is_stored(
+        client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk, field: str) -> None:
+    payload = robot_message("group_text.json", base=fake.base, at=clock.now)
+    payload[field] = "x" * 100_000
+    resp = await post(client, payload, signed(clock))
+    assert resp.status == 400
+    assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
+    # ids as long as the caps still go through
+    longest = {"msgId": "m" * wire.MAX_MSG_ID_CHARS,
+               "conversationId": "c" * wire.MAX_CONVERSATION_ID_CHARS}
+    ok = robot_message("group_text.json", base=fake.base, at=clock.now, **longest)
+    body = await (await post(client, ok, signed(clock))).json()
+    assert "签到成功" in body["text"]["content"]
+    async with seeded.sessions() as s:
+        checkin = await s.scalar(select(Checkin))
+    assert checkin.msg_id == longest["msgId"] and await count(seeded, Inbound) == 1
+
+
 async def test_the_quota_paused_notice_is_acknowledged_and_dropped(
         client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk) -> None:
     payload = robot_message("group_text.json", base=fake.base, at=clock.now)

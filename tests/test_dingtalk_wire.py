@@ -179,6 +179,27 @@ def test_parse_richtext():
     assert msg2.text == "今天听课的照片\n初二(3)班 数学"
 
 
+def test_a_rich_text_item_with_a_download_code_and_no_type_is_a_picture():
+    p = load("richtext.json")
+    p["content"]["richText"][1].pop("type")  # the SDK's get_image_list needs no type
+    p["content"]["richText"].append({"type": "video", "downloadCode": "FAKEvideo"})
+    msg, _ = parse_ok(p)
+    assert msg.images == (ImageRef(ref="FAKEdownloadCode/rich+0001=="),)
+    assert msg.text == "今天听课的照片\n初二(3)班 数学"
+
+
+@pytest.mark.parametrize(("key", "cap"), [("msgId", dw.MAX_MSG_ID_CHARS),
+                                          ("conversationId", dw.MAX_CONVERSATION_ID_CHARS),
+                                          ("senderStaffId", dw.MAX_USER_ID_CHARS)])
+def test_ids_longer_than_their_cap_are_malformed(key, cap):
+    p = load("group_text.json")
+    p[key] = "x" * cap
+    assert getattr(parse_ok(p)[0], {"msgId": "msg_id", "conversationId": "conversation_id",
+                                    "senderStaffId": "sender_id"}[key]) == "x" * cap
+    p[key] = "x" * (cap + 1)
+    assert dw.parse_callback(p, NOW) == dw.ParseError("malformed")
+
+
 def test_parse_stream_frame_data_equals_group_text():
     frame = load("stream_frames.json")["callback_frame"]
     assert parse_ok(json.loads(frame["data"])) == parse_ok(load("group_text.json"))

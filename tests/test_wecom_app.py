@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.app import DOWNLOADER, create_app
 from bot.messages import ImageRef
 from bot.outbound import FetchError
+from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom import ADAPTER
 from storage.models import Checkin, Inbound, PendingDownload
 from tests.conftest import FakeClock
@@ -109,6 +110,41 @@ async def test_forged_or_broken_callbacks_are_rejected_and_nothing_is_stored(
     assert (await app.post(f"{url}{query}", data=b"<" * (1024 * 1024 + 1))).status == 413
     assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
     assert fake.sends == [] and fake.token_requests == 0
+
+
+@pytest.mark.parametrize("field", ["MsgId", "FromUserName"])
+async def test_an_oversized_msg_id_or_sender_is_refused_and_nothing_is_stored(
+        app: Any, fake: FakeWeCom, seeded: Any, field: str) -> None:
+    huge = "7" * 100_000
+    xml = app_text_xml(huge if field == "FromUserName" else "wx-zhangming", "签到",
+                       huge if field == "MsgId" else "7000000000000000501")
+    query, body = signer.app(xml)
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 400
+    assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
+    assert fake.sends == []
+    longest = "7" * wire.MAX_MSG_ID  # as long as the cap: still taken
+    assert (await say(app, "wx-zhangming", "签到", longest)).status == 200
+    async with seeded.sessions() as s:
+        checkin = await s.scalar(select(Checkin))
+    assert checkin.msg_id == f"app:{longest}" and "签到成功" in fake.sends[0]["text"]["content"]
+
+
+@pytest.mark.parametrize(("text_type", "image_type"), [("TEXT", "Image"), ("Text", "IMAGE")])
+async def test_a_message_type_in_capitals_is_taken_like_lower_case(
+        app: Any, fake: FakeWeCom, seeded: Any, text_type: str, image_type: str) -> None:
+    xml = app_text_xml("wx-zhangming", "签到", "7000000000000000601")
+    query, body = signer.app(xml.replace("<![CDATA[text]]>", f"<![CDATA[{text_type}]]>"))
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert await count(seeded, Checkin) == 1 and "签到成功" in fake.sends[0]["text"]["content"]
+    image = (WX / "app_image_message.xml").read_text("utf-8").replace(
+        "fake.teacher.zhangsan", "wx-zhangming").replace("<![CDATA[image]]>",
+                                                         f"<![CDATA[{image_type}]]>")
+    query, body = signer.app(image)
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert "收到图片" in fake.sends[-1]["text"]["content"]
+    async with seeded.sessions() as s:
+        pending = await s.scalar(select(PendingDownload))
+    assert pending.ref.startswith("media:")
 
 
 async def test_events_are_acknowledged_without_a_record(app: Any, fake: FakeWeCom,

@@ -193,6 +193,25 @@ async def test_forged_or_broken_callbacks_are_rejected_and_nothing_is_stored(
     assert "签到成功" in (await answer_of(await post(bot, payload)))["stream"]["content"]
 
 
+@pytest.mark.parametrize("field", ["msgid", "userid", "chatid"])
+async def test_an_oversized_id_is_refused_and_nothing_is_stored(
+        bot: Any, seeded: Any, fake: FakeWeCom, field: str) -> None:
+    huge = "x" * 100_000
+    payload = aibot_text(huge if field == "userid" else "wx-zhangming", "@研修助手 签到",
+                         huge if field == "msgid" else "MSG-H1", fake.base)
+    if field == "chatid":
+        payload["chatid"] = huge
+    resp = await post(bot, payload)
+    assert resp.status == 400
+    just_over = aibot_text("wx-zhangming", "签到", "m" * (wire.MAX_MSG_ID + 1), fake.base)
+    assert (await post(bot, just_over)).status == 400
+    assert await count(seeded, Inbound) == 0 and await count(seeded, Checkin) == 0
+    longest = "m" * wire.MAX_MSG_ID  # as long as the cap: still taken
+    ok = await answer_of(await post(bot, aibot_text("wx-zhangming", "@研修助手 签到", longest,
+                                                    fake.base)))
+    assert "签到成功" in ok["stream"]["content"] and await count(seeded, Checkin) == 1
+
+
 async def test_the_replier_uses_a_response_url_once_within_its_hour(bot: Any, fake: FakeWeCom,
                                                                    clock: FakeClock) -> None:
     adapter = bot.server.app[ADAPTER]

@@ -102,6 +102,24 @@ async def test_the_fixture_frame_goes_through_the_same_path(aiohttp_client: Any,
     assert "花名册里还没有您" in reply["body"]["stream"]["content"]
 
 
+@pytest.mark.parametrize("field", ["msgid", "userid", "chatid"])
+async def test_a_frame_with_an_oversized_id_is_dropped_and_nothing_is_stored(
+        aiohttp_client: Any, tmp_path: Any, db_url: str, clock: FakeClock, seeded: Any,
+        fake: FakeWeCom, field: str) -> None:
+    await start_bot(aiohttp_client, tmp_path, db_url, clock, fake)
+    conn = await connection(fake)
+    huge = "x" * 100_000
+    frame = text_frame(huge if field == "userid" else "wx-zhangming", "@研修助手 签到",
+                       huge if field == "msgid" else "WS-HUGE-1", "REQ-HUGE")
+    if field == "chatid":
+        frame["body"]["chatid"] = huge
+    await conn.push(frame)
+    await conn.push(text_frame("wx-lixiuying", "@研修助手 签到", "WS-OK-1", "REQ-OK"))
+    reply = await conn.next("aibot_respond_msg")  # only the genuine one is answered
+    assert reply["headers"]["req_id"] == "REQ-OK" and "签到成功" in reply["body"]["stream"]["content"]
+    assert await count(seeded, Inbound) == 1 and await count(seeded, Checkin) == 1
+
+
 async def test_heartbeats_and_a_silent_gateway_means_reconnect(aiohttp_client: Any, tmp_path: Any,
                                                                db_url: str, clock: FakeClock,
                                                                seeded: Any, fake: FakeWeCom) -> None:

@@ -1,26 +1,25 @@
 """DingTalk Stream mode (§5): an outbound WebSocket instead of a public callback URL.
 
 Register a connection (POST /v1.0/gateway/connections/open → endpoint + one-use ticket),
-connect, answer SYSTEM pings, re-register on a `disconnect` frame, and ACK each chatbot
-CALLBACK once `dispatch` has committed it; the reply then goes through the sessionWebhook
-(the socket cannot carry chat messages). A dropped connection is re-established with a
-bounded exponential backoff with jitter.
+connect, ACK every SYSTEM frame, leave on a `disconnect`, and ACK each chatbot CALLBACK once
+`dispatch` has committed it; the reply then goes through the sessionWebhook (the socket
+cannot carry chat messages). Frames, ACKs, keepalive and reconnect timing follow the
+official Python SDK, dingtalk-stream 0.24.3 (see docs/platforms/dingtalk.md §5.4–5.5).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
 from bot.dispatch import Services
 from bot.outbound import SendOutcome
+from bot.platforms import dingtalk_frames as frames
 from bot.platforms.dingtalk import handle_robot_message
 from bot.platforms.dingtalk_api import DingTalkApi, SessionWebhookReplier
 
@@ -29,37 +28,31 @@ log = logging.getLogger(__name__)
 OPEN_PATH = "/v1.0/gateway/connections/open"
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 USER_AGENT = "yanxiu-bot/0.1"
-ROBOT_ACK_DATA = json.dumps({"response": None})  # §5.4: the server ignores it for robot messages
-EVENT_ACK_DATA = json.dumps({"status": "SUCCESS", "message": "ignored"})
-BACKOFF_INITIAL_S = 1.0  # the official Python SDK: 1 s doubling to 60 s
-BACKOFF_MAX_S = 60.0
-HEARTBEAT_S = 60.0  # websocket ping interval; no pong within half of it closes the connection
-
-
-def ack_frame(message_id: str, data: str, code: int = 200, message: str = "OK") -> str:
-    """§5.4: the answer to a pushed frame, echoing its headers.messageId."""
-    return json.dumps({"code": code, "headers": {"messageId": message_id,
-                                                 "contentType": "application/json"},
-                       "message": message, "data": data}, ensure_ascii=False)
+# keepalive: what websockets.connect() does by default under the SDK (stream.py start())
+PING_INTERVAL_S = 20.0  # a ping every 20 s
+PING_TIMEOUT_S = 20.0  # no pong 20 s after it: close with 1011, an abnormal close
+MAX_FRAME_BYTES = 2**20  # websockets' max_size: a bigger frame closes the link (1009)
+# reconnect: stream.py start() in 0.24.3
+RETRY_AFTER_OPEN_FAILURE_S = 10.0  # open_connection() failed
+RETRY_AFTER_ABNORMAL_CLOSE_S = 10.0  # ConnectionClosedError: lost, or keepalive gave up
+RETRY_AFTER_ERROR_S = 3.0  # any other exception (handshake refused, connection refused…)
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})  # websockets' OK_CLOSE_CODES
 
 
 class StreamClient:
     """Keeps one Stream connection open and routes chatbot messages through dispatch."""
 
     def __init__(self, api: DingTalkApi, services: Services, replier: SessionWebhookReplier, *,
-                 backoff_initial: float | None = None, backoff_max: float | None = None,
-                 heartbeat: float = HEARTBEAT_S, max_in_flight: int = 256) -> None:
+                 max_in_flight: int = 256) -> None:
         self.api = api
         self.services = services
         self.replier = replier
-        self.backoff_initial = BACKOFF_INITIAL_S if backoff_initial is None else backoff_initial
-        self.backoff_max = BACKOFF_MAX_S if backoff_max is None else backoff_max
-        self.heartbeat = heartbeat
         self._slots = asyncio.Semaphore(max_in_flight)
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self.connections = 0  # websocket connections opened so far
+        self.pauses: list[float] = []  # the wait chosen before each reconnect (for tests)
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self.run(), name="dingtalk-stream")
@@ -73,22 +66,17 @@ class StreamClient:
 
     async def run(self) -> None:
         """Connect, serve, reconnect — until cancelled."""
-        delay = self.backoff_initial
         while True:
             try:
-                outcome = await self._connect_once()
+                pause = await self._connect_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # whatever broke, the loop must survive and reconnect
                 log.warning("dingtalk stream connection failed: %s", type(exc).__name__)
-                outcome = "failed"
-            if outcome == "rotated":  # the server asked us to move: no waiting
-                delay = self.backoff_initial
-                continue
-            if outcome == "served":  # it worked for a while: start the backoff afresh
-                delay = self.backoff_initial
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self.backoff_max)
+                pause = RETRY_AFTER_ERROR_S
+            if pause:
+                self.pauses.append(pause)
+                await asyncio.sleep(pause)
 
     async def _register(self) -> str | None:
         """§5.1: a websocket URL with a fresh one-use ticket, or None."""
@@ -112,84 +100,132 @@ class StreamClient:
         sep = "&" if "?" in endpoint else "?"
         return f"{endpoint}{sep}ticket={quote(ticket, safe='')}"
 
-    async def _connect_once(self) -> str:
-        """One connection's life: "failed", "served" (frames flowed, then it was lost) or
-        "rotated" (the server sent `disconnect`)."""
+    async def _connect_once(self) -> float:
+        """One connection's life; returns how long to wait before the next one."""
         url = await self._register()
         if url is None:
-            return "failed"
-        frames = 0
-        async with self.api.http.ws_connect(url, heartbeat=self.heartbeat) as ws:
+            return RETRY_AFTER_OPEN_FAILURE_S
+        async with self.api.http.ws_connect(url, autoping=False, heartbeat=None,
+                                            max_msg_size=MAX_FRAME_BYTES) as ws:
             self.connections += 1
             log.info("dingtalk stream connected")
-            async for message in ws:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                frames += 1
+            pongs, leaving = asyncio.Event(), asyncio.Event()
+            keepalive = asyncio.create_task(self._keepalive(ws, pongs, leaving))
+            try:
+                return await self._serve(ws, pongs)
+            finally:
+                if not leaving.is_set():  # else let it finish its closing handshake
+                    keepalive.cancel()
+                await asyncio.gather(keepalive, return_exceptions=True)
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse, pongs: asyncio.Event) -> float:
+        """Read frames until the connection ends. The SDK reconnects at once after a normal
+        close (its own after `disconnect`, or the gateway's) and waits after an abnormal one."""
+        frames_seen = 0
+        while True:
+            message = await ws.receive()
+            kind = message.type
+            if kind == aiohttp.WSMsgType.TEXT:
+                frames_seen += 1
                 if await self._on_frame(ws, message.data) == "rotate":
                     await ws.close()
-                    return "rotated"
-            log.info("dingtalk stream connection closed")
-        return "served" if frames else "failed"  # closed at once: keep backing off
+                    return 0.0
+            elif kind == aiohttp.WSMsgType.PING:
+                await self._locked(partial(ws.pong, message.data))
+            elif kind == aiohttp.WSMsgType.PONG:
+                pongs.set()
+            elif kind == aiohttp.WSMsgType.CLOSE:
+                log.info("dingtalk stream: the gateway closed the connection (%s)", message.data)
+                if message.data not in NORMAL_CLOSE_CODES:
+                    return RETRY_AFTER_ABNORMAL_CLOSE_S
+                # a gateway that closes before it sent anything must not make us spin
+                return 0.0 if frames_seen else RETRY_AFTER_ERROR_S
+            elif kind in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                          aiohttp.WSMsgType.ERROR):
+                log.warning("dingtalk stream: connection lost")
+                return RETRY_AFTER_ABNORMAL_CLOSE_S
 
-    async def _send(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bool:
-        async with self._send_lock:
-            if ws.closed:
-                return False
+    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse, pongs: asyncio.Event,
+                         leaving: asyncio.Event) -> None:
+        """websockets' keepalive: ping every PING_INTERVAL_S; no pong within PING_TIMEOUT_S
+        closes the connection with 1011 ("keepalive ping timeout")."""
+        while not ws.closed:
+            await asyncio.sleep(PING_INTERVAL_S)
+            pongs.clear()
+            if not await self._locked(ws.ping):
+                return
             try:
-                await ws.send_str(text)
+                await asyncio.wait_for(pongs.wait(), PING_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("dingtalk stream: no pong to a keepalive ping, reconnecting")
+                leaving.set()
+                await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR,
+                               message=b"keepalive ping timeout")
+                return
+
+    async def _locked(self, write: Callable[[], Awaitable[None]]) -> bool:
+        """Run one websocket write under the send lock; False when it failed."""
+        async with self._send_lock:
+            try:
+                await write()
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
-                log.warning("dingtalk stream: could not send an ACK: %s", type(exc).__name__)
+                log.warning("dingtalk stream: could not write a frame: %s", type(exc).__name__)
                 return False
         return True
 
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> bool:
+        if ws.closed:
+            return False
+        return await self._locked(partial(ws.send_str, text))
+
     async def _on_frame(self, ws: aiohttp.ClientWebSocketResponse, raw: str) -> str | None:
-        try:
-            frame = json.loads(raw)
-        except (ValueError, RecursionError):
-            log.warning("dingtalk stream: a frame that is not JSON was ignored")
-            return None
-        headers = frame.get("headers") if isinstance(frame, Mapping) else None
-        if not isinstance(headers, Mapping) or not isinstance(headers.get("messageId"), str):
+        """Route one frame as stream.py `route_message` does; "rotate" after a disconnect."""
+        frame = frames.read_frame(raw)
+        if frame is None:
             log.warning("dingtalk stream: a frame without headers.messageId was ignored")
             return None
-        kind, topic, message_id = frame.get("type"), headers.get("topic"), headers["messageId"]
-        data = frame.get("data")
-        if kind == "SYSTEM":
-            if topic == "ping":
-                await self._send(ws, ack_frame(message_id, data if isinstance(data, str) else ""))
-            elif topic == "disconnect":  # ACK first, then leave (§5.5, as the Go SDK does)
-                await self._send(ws, ack_frame(message_id, ROBOT_ACK_DATA))
-                log.info("dingtalk stream: server rotates the connection")
-                return "rotate"
-            return None
-        if kind == "CALLBACK" and topic == BOT_TOPIC:
-            task = asyncio.create_task(self._on_robot_message(ws, message_id, data))
+        if frame.kind == "CALLBACK":
+            if frame.topic != BOT_TOPIC:  # the SDK has no handler for it: no ACK
+                log.warning("dingtalk stream: a callback on an unknown topic was ignored")
+                return None
+            task = asyncio.create_task(self._on_robot_message(ws, frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif kind == "EVENT":
-            await self._send(ws, ack_frame(message_id, EVENT_ACK_DATA))
-        else:
-            await self._send(ws, ack_frame(message_id, ROBOT_ACK_DATA, 404, "topic not handled"))
+            return None
+        if frame.kind not in ("SYSTEM", "EVENT"):
+            log.warning("dingtalk stream: a frame of unknown type was ignored")
+            return None
+        try:
+            data = frames.decode_data(frame.data)
+        except frames.UndecodableData:
+            log.warning("dingtalk stream: a %s frame with undecodable data was ignored", frame.kind)
+            return None
+        if frame.kind == "EVENT":
+            await self._send(ws, frames.event_ack(frame.message_id, data))
+            return None
+        await self._send(ws, frames.system_ack(frame.message_id, data))  # every topic, as the SDK
+        if frame.topic == "disconnect":  # ACK first, then leave (§5.5)
+            log.info("dingtalk stream: server rotates the connection")
+            return "rotate"
         return None
 
-    async def _on_robot_message(self, ws: aiohttp.ClientWebSocketResponse, message_id: str,
-                                data: Any) -> None:
+    async def _on_robot_message(self, ws: aiohttp.ClientWebSocketResponse,
+                                frame: frames.Frame) -> None:
         """Dispatch (commit), then ACK, then reply; on a failure send no ACK (re-pushed later)."""
         async with self._slots:
             try:
-                payload = json.loads(data) if isinstance(data, str) else data
-            except (ValueError, RecursionError):
-                payload = None
+                payload = frames.decode_data(frame.data)
+            except frames.UndecodableData:
+                payload = None  # refused below like any malformed message
             try:
                 handled = await handle_robot_message(self.services, payload)
             except Exception:
                 log.exception("dingtalk stream: handling a message failed; not acknowledged")
                 return
             if handled.status != 200:
-                await self._send(ws, ack_frame(message_id, ROBOT_ACK_DATA, 400, "bad request"))
+                await self._send(ws, frames.callback_refusal(frame.message_id))
                 return
-            await self._send(ws, ack_frame(message_id, ROBOT_ACK_DATA))
+            await self._send(ws, frames.callback_ack(frame.message_id))
             if handled.duplicate or handled.reply is None or handled.reply_context is None:
                 return  # a redelivery gets no second reply
             outcome = await self.replier.reply(handled.reply_context, handled.reply)

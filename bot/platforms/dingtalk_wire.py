@@ -25,6 +25,10 @@ QUOTA_PAUSED_ERROR_CODE = 20001  # §1.2 / §6.3: Webhook&Stream monthly quota e
 MAX_AT_USERS = 50  # §2.2: custom-robot doc, at most 50 atUserIds per message
 GROUP_MSG_PARAM_MAX_BYTES = 15_000  # §2.4 / §6.1 (documented)
 OTO_MAX_USER_IDS = 20  # §6.2 (doc says 20, an error text says 100)
+# §1.2 id lengths: a longer id is refused (400) before anything is stored
+MAX_MSG_ID_CHARS = 128  # inbound.msg_id / checkin.msg_id are String(200)
+MAX_CONVERSATION_ID_CHARS = 128  # chat_group.conversation_id is String(200)
+MAX_USER_ID_CHARS = 64  # person.dingtalk_userid is String(100)
 # --- UNCONFIRMED (doc §10) -- easy to change ---
 WEBHOOK_BODY_MAX_BYTES = 20_000  # §2.4: observed 460101 / "body 大小不合法", not in docs
 ACCEPT_TOP_LEVEL_CONTENT = True  # §1.2: one official HTTP sample has top-level "content": str
@@ -156,6 +160,14 @@ def _req_str(payload: Mapping[Any, Any], key: str) -> str:
     return value
 
 
+def _req_id(payload: Mapping[Any, Any], key: str, max_chars: int) -> str:
+    """A required id no longer than `max_chars` (an oversized one is malformed)."""
+    value = _req_str(payload, key)
+    if len(value) > max_chars:
+        raise _Malformed(key)
+    return value
+
+
 def _opt_ms(value: Any) -> int | None:
     """A millisecond time given as a JSON number or a digit string (createAt is both)."""
     kind = type(value)  # exact types, as JSON gives them (a bool is not a time)
@@ -188,6 +200,13 @@ def _strip_names(text: str, names: Collection[str]) -> str:
 _LEADING_AT = re.compile(r"\A\s*@\S+\s*")
 
 
+def _is_rich_picture(item: Mapping[Any, Any]) -> bool:
+    """§1.3: a richText picture is `{"type": "picture", "downloadCode", …}`; an item with a
+    downloadCode and no type is one too (the SDK's get_image_list takes any downloadCode)."""
+    kind = item.get("type")
+    return kind == "picture" or (kind is None and "downloadCode" in item)
+
+
 def parse_callback(
     payload: Any, received_at: datetime, robot_names: Collection[str] = ()
 ) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
@@ -211,9 +230,9 @@ def _parse(
     if err is not None:
         paused = str(err).strip() == str(QUOTA_PAUSED_ERROR_CODE)
         return ParseError("quota_paused" if paused else "platform_error")
-    msg_id = _req_str(payload, "msgId")
+    msg_id = _req_id(payload, "msgId", MAX_MSG_ID_CHARS)
     msgtype = _req_str(payload, "msgtype")
-    conversation_id = _req_str(payload, "conversationId")
+    conversation_id = _req_id(payload, "conversationId", MAX_CONVERSATION_ID_CHARS)
     conv_type = payload.get("conversationType")
     if isinstance(conv_type, int) and not isinstance(conv_type, bool):
         conv_type = str(conv_type)
@@ -222,6 +241,8 @@ def _parse(
     staff_id = _opt_str(payload, "senderStaffId")
     if not staff_id:
         return ParseError("no_staff_id")
+    if len(staff_id) > MAX_USER_ID_CHARS:
+        raise _Malformed("senderStaffId")
     sender_name = _opt_str(payload, "senderNick") or ""
     context = DingTalkContext(  # by position, in field order (see bot/messages.py)
         _opt_str(payload, "sessionWebhook") or None,  # session_webhook
@@ -258,7 +279,7 @@ def _parse(
                 raise _Malformed("richText item")
             if isinstance(item.get("text"), str):
                 parts.append(item["text"])
-            elif item.get("type") == "picture":
+            elif _is_rich_picture(item):
                 refs.append(ImageRef(ref=_req_str(item, "downloadCode")))
         text = _strip_names("".join(parts), names)
         if STRIP_GENERIC_LEADING_AT_IN_RICHTEXT and not names:

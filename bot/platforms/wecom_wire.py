@@ -23,7 +23,11 @@ PLATFORM = "wecom"
 BOT_MSG_PREFIX = "bot:"  # AI-bot msgid (HTTP and WebSocket share one id space)
 APP_MSG_PREFIX = "app:"  # self-built app MsgId
 MEDIA_REF_PREFIX = "media:"  # ImageRef.ref of an app image: fetch with media/get
-MAX_MSG_ID = 190  # inbound.msg_id is String(200), prefix included
+# ids a message is stored under; longer ones are refused (400) before anything is stored.
+# Real ones are short (msgid ~20–40, chatid ~30); a userid is 1–64 bytes (user/create).
+MAX_MSG_ID = 128  # without its prefix; inbound.msg_id / checkin.msg_id are String(200)
+MAX_CONVERSATION_ID = 128  # chat_group.conversation_id is String(200)
+MAX_USER_ID = 64  # person.wecom_userid is String(100)
 
 RESPONSE_URL_PATH = "/cgi-bin/aibot/response"  # §5.3
 RESPONSE_URL_VALID_S = 3600  # §5.3: valid 1 hour, usable once
@@ -149,6 +153,13 @@ def _str(obj: Mapping[str, Any], key: str, *, required: bool = True) -> str:
     return value
 
 
+def _capped(value: str, max_chars: int, name: str) -> str:
+    """`value` when it is no longer than `max_chars`; an oversized id is malformed."""
+    if len(value) > max_chars:
+        raise _Malformed(name)
+    return value
+
+
 def _obj(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = obj.get(key)
     if not isinstance(value, Mapping):
@@ -209,15 +220,14 @@ def _parse_aibot(payload: Any, received_at: datetime, api_base: str, websocket: 
         return Ignored("event")
     if msgtype == "stream":
         return StreamRefresh(_str(_obj(payload, "stream"), "id"))
-    msgid = _str(payload, "msgid")
-    if len(msgid) > MAX_MSG_ID:
-        raise _Malformed("msgid")
-    userid = _str(_obj(payload, "from"), "userid")
+    msgid = _capped(_str(payload, "msgid"), MAX_MSG_ID, "msgid")
+    userid = _capped(_str(_obj(payload, "from"), "userid"), MAX_USER_ID, "userid")
     chattype = payload.get("chattype", "single")
     if chattype not in ("group", "single"):
         raise _Malformed("chattype")
     is_group = chattype == "group"
-    conversation = _str(payload, "chatid") if is_group else userid
+    conversation = (_capped(_str(payload, "chatid"), MAX_CONVERSATION_ID, "chatid")
+                    if is_group else userid)
     text, images, unsupported = _aibot_content(payload, msgtype, websocket)
     context: dict[str, Any] | None
     if websocket:
@@ -312,13 +322,11 @@ def parse_app_xml(plain: bytes, received_at: datetime) -> IncomingMessage | Igno
 
 
 def _parse_app(root: ET.Element, received_at: datetime) -> IncomingMessage | Ignored:
-    msgtype = _xml_text(root, "MsgType")
+    msgtype = _xml_text(root, "MsgType").lower()  # "Text", "IMAGE"… are the same kinds
     if msgtype == "event":
         return Ignored("event")
-    msg_id = _xml_text(root, "MsgId")
-    if len(msg_id) > MAX_MSG_ID:
-        raise _Malformed("MsgId")
-    userid = _xml_text(root, "FromUserName")
+    msg_id = _capped(_xml_text(root, "MsgId"), MAX_MSG_ID, "MsgId")
+    userid = _capped(_xml_text(root, "FromUserName"), MAX_USER_ID, "FromUserName")
     text, unsupported = "", None
     images: tuple[ImageRef, ...] = ()
     if msgtype == "text":
