@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from bot.platforms import sim
 from bot.platforms.sim_route import SimRoute
 from bot.scheduler import Scheduler
 from bot.workers import Worker
+from handlers.language import load_dictionary
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,16 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
             app[HTTP] = session
             yield
 
+    async def dictionary_ctx(app: web.Application) -> AsyncIterator[None]:
+        # jieba's dictionary (~0.7 s) loads in a thread while the app serves: the first
+        # reflection finds it ready, and no check-in waits behind it in the writer
+        loading = asyncio.ensure_future(asyncio.to_thread(load_dictionary))
+        yield
+        await loading
+
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(http_ctx)
+    app.cleanup_ctx.append(dictionary_ctx)
     app.cleanup_ctx.append(metrics.publishing_ctx)
     if worker is not None:
         app.cleanup_ctx.append(worker.orphan_ctx)

@@ -1,17 +1,21 @@
 """反思/心得 and 续写: submit, replace or extend the reflection for the current task.
 
-A text under the minimum 字数 is kept as a draft; padding is refused (the previous state
-stays); a near-copy of another teacher's text in the same task is accepted but flagged
-for the school lead, never mentioned to the teacher.
+A text under the minimum 字数 is kept as a draft; padding, and characters that make no
+words (handlers/language.py), are refused (the previous state stays); a near-copy of
+another teacher's text in the same task is accepted but flagged for the school lead,
+never mentioned to the teacher.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
 from bot.plan import TaskSpec, current_task
 from handlers.context import Context
+from handlers.language import reads_as_language
 from handlers.wordcount import (
     NEAR_DUPLICATE_THRESHOLD,
     count_chars,
@@ -47,6 +51,18 @@ async def _near_duplicate(session: AsyncSession, task_id: int, person_id: int,
     return best
 
 
+async def _not_language(full: str, text: str, append: bool) -> dict[str, bool] | None:
+    """None when the text reads as language; else whether the fault lies in the earlier draft.
+
+    Judged in a worker thread: a 20,000-字 paste takes ~0.1 s to segment, and the first
+    judgement in a process may still be waiting for the dictionary.
+    """
+    if await asyncio.to_thread(reads_as_language, full):
+        return None
+    in_draft = append and full != text and await asyncio.to_thread(reads_as_language, text)
+    return {"in_draft": in_draft}
+
+
 def _combined(previous: StoredSubmission | None, text: str, append: bool) -> str:
     if append and previous is not None:
         return f"{previous.text.rstrip()}\n{text}"
@@ -80,6 +96,9 @@ async def submit_reflection(ctx: Context, session: AsyncSession, *, append: bool
     reason = padding_reason(full, plan.count_punctuation)
     if reason is not None:
         return Reply("reflection_padding", {**facts, "reason": reason})
+    gibberish = await _not_language(full, text, append)
+    if gibberish is not None:
+        return Reply("reflection_not_language", {**facts, **gibberish})
     if chars < minimum and previous is not None and previous.state == "accepted" and not append:
         return Reply("reflection_kept_accepted", facts)
 
