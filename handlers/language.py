@@ -15,10 +15,13 @@ process; the app calls it at start in a thread (bot/app.py), off the event loop.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import threading
 import time
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from bot.router import to_simplified
@@ -44,11 +47,24 @@ def _tokenizer() -> Any:
                 import jieba
 
                 logging.getLogger("jieba").setLevel(logging.WARNING)  # its stderr chatter
+                jieba.dt.tmp_dir = str(_cache_dir())
                 started = time.perf_counter()
                 jieba.dt.check_initialized()
                 log.info("jieba dictionary loaded in %.2f s", time.perf_counter() - started)
                 _loaded.append(jieba.dt)
     return _loaded[0]
+
+
+def _cache_dir() -> Path:
+    """Where jieba keeps its parsed dictionary (~9 MB, rebuilt when missing): the user's
+    cache folder, like pip's — not the temp folder, which a demo run must leave as it was."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "yanxiu"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path(tempfile.gettempdir())
+    return folder
 
 
 def load_dictionary() -> None:
