@@ -173,9 +173,6 @@ class Directory:
     def groups_of_school(self, school_id: int) -> list[GroupInfo]:
         return [g for g in self._groups.values() if g.school_id == school_id]
 
-    def bound_groups(self) -> list[GroupInfo]:
-        return [g for g in self._groups.values() if g.school_id is not None]
-
     def everyone(self) -> list[PersonInfo]:
         return sorted(self._people_by_id.values(), key=lambda p: p.id)
 

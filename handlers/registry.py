@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.messages import Reply
 from handlers.admin import handle_bind
 from handlers.broadcast import handle_broadcast
 from handlers.checkin import handle_checkin
 from handlers.confirm import handle_cancel, handle_confirm
-from handlers.context import Context, Handler
+from handlers.context import Handler
 from handlers.dashboard import handle_dashboard
 from handlers.help import handle_help
 from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
@@ -27,10 +24,6 @@ class Route:
     handler: Handler
     read_only: bool = False  # runs outside the group-commit writer (it stores nothing)
     evidence: bool = False  # records or reads the sender's own training: members only
-
-
-async def handle_not_yet(ctx: Context, session: AsyncSession) -> Reply:
-    return Reply("not_yet", {"verb": ctx.command.verb})
 
 
 ROUTES: dict[str, Route] = {

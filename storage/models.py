@@ -120,8 +120,6 @@ class Task(Base):
     key: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))  # reflection | photos
     title: Mapped[str] = mapped_column(String(300))
-    min_chars: Mapped[int | None] = mapped_column(Integer)
-    min_photos: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     hours: Mapped[float] = mapped_column(Float, default=0)
 

@@ -30,10 +30,6 @@ def group_conversation(school_code: str) -> str:
     return f"sim-group-{school_code}"
 
 
-def direct_conversation(person_id: int) -> str:
-    return f"sim-dm-{person_id}"
-
-
 async def page(request: web.Request) -> web.Response:
     """The page: markup only, its script and style from /sim/static/ (no inline script runs)."""
     return web.Response(text=render_text("web/sim.html"), content_type="text/html",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.plan import Occurrence, Plan, plan_from_text
@@ -96,17 +96,6 @@ async def group_by_conversation(session: AsyncSession, platform: str, conversati
     g = await session.scalar(select(ChatGroup).where(
         ChatGroup.platform == platform, ChatGroup.conversation_id == conversation_id))
     return group_info(g) if g else None
-
-
-async def people_of_school(session: AsyncSession, school_id: int) -> list[PersonInfo]:
-    rows = await session.scalars(select(Person).where(Person.school_id == school_id).order_by(Person.id))
-    return [person_info(p) for p in rows.all()]
-
-
-async def find_person(session: AsyncSession, key: str) -> PersonInfo | None:
-    p = await session.scalar(select(Person).where(or_(
-        Person.dingtalk_userid == key, Person.wecom_userid == key)))
-    return person_info(p) if p else None
 
 
 async def active_term(session: AsyncSession) -> TermInfo | None:

@@ -40,9 +40,3 @@ async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
                           .where(SchedulerLease.name == name, SchedulerLease.holder == holder)
                           .values(expires_at=EPOCH))
 
-
-async def lease_holder(session: AsyncSession, name: str, now: datetime) -> str | None:
-    """Who holds `name` at `now` (None when nobody or the lease ran out)."""
-    row = (await session.execute(select(SchedulerLease.holder, SchedulerLease.expires_at)
-                                 .where(SchedulerLease.name == name))).first()
-    return row[0] if row is not None and row[1] > now else None

@@ -31,7 +31,6 @@ async def save_plan(session: AsyncSession, plan: Plan, toml_text: str, now: date
     for spec in plan.tasks:
         task = tasks.pop(spec.id, None) or Task(term_id=term.id, key=spec.id)
         task.kind, task.title, task.due_at, task.hours = spec.kind, spec.title, spec.due, spec.hours
-        task.min_chars, task.min_photos = spec.min_chars, spec.min_photos
         session.add(task)
     for stale in tasks.values():  # dropped from the plan: keep it only if it holds evidence
         used = await session.scalar(select(exists().where(Submission.task_id == stale.id))) or \
