@@ -75,7 +75,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     app[METRICS] = metrics
     app[CONFIG] = config
     app[CLOCK] = clock
-    db = Database(config.database.url, shared=worker is not None and worker.count > 1)
+    db = Database(config.database.url)
     app[DATABASE] = db
     services = Services(db=db, directory=Directory(db.sessions), clock=clock,
                         files_dir=Path(config.storage.files_dir),

@@ -388,13 +388,16 @@ def _run_app(app: Any, host: str, port: int, banner: str | None, hint: str, *,
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.workers import Supervisor, worker_from_env
-    from storage.db import upgrade_schema
+    from storage.db import is_sqlite, upgrade_schema
 
     config_path = args.config or DEFAULT_CONFIG
     config = load_config(config_path)
     count = config.server.workers if args.workers is None else args.workers
     if not 1 <= count <= MAX_WORKERS:
         raise CliError(f"--workers: must be between 1 and {MAX_WORKERS}")
+    if count > 1 and is_sqlite(config.database.url):
+        raise CliError(f"--workers: {count} 个服务进程要共用 PostgreSQL（database.url = "
+                       "\"postgresql+asyncpg://…\"）；SQLite 是单进程的内置数据库，请只用一个进程")
     host, port = config.server.host, config.server.port
     hint = f"请在 {config_path} 的 [server] 里换一个 port，或先停掉占用它的程序"
     banner = f"yanxiu serving on http://{host}:{port}/"

@@ -194,7 +194,12 @@ def is_loopback(host: str) -> bool:
 
 
 def _check_across(config: Config) -> None:
-    """Rules between sections: the simulator lets anyone act as anyone, so never beyond loopback."""
+    """Rules between sections: several serving processes share PostgreSQL, not a SQLite file;
+    the simulator lets anyone act as anyone, so never beyond loopback."""
+    if config.server.workers > 1 and config.database.url.startswith("sqlite"):
+        raise ConfigError(
+            f"server.workers: {config.server.workers} 个服务进程要共用 PostgreSQL（database.url = "
+            "\"postgresql+asyncpg://…\"）；SQLite 是单进程的内置数据库，请设 workers = 1")
     if config.sim.enabled and not is_loopback(config.server.host):
         raise ConfigError(
             f"sim.enabled: 模拟器可以冒充任何人，只能在 server.host 为本机地址（127.0.0.1）时开启；"

@@ -2,9 +2,8 @@
 
 One Python process uses one core; at a check-in burst the event loop is the limit. N
 workers each listen on the same port (SO_REUSEPORT: the kernel spreads the connections)
-and write to the same database: on SQLite through storage.db's writer lock, which hands
-the write lock from one worker's group commit to the next; on PostgreSQL as any two
-instances do. Every worker keeps a DingTalk Stream connection; worker 0 alone keeps the
+and write to the same PostgreSQL database, as any two instances do (SQLite is the
+one-process default: several processes on it are refused, bot/cli.py). Every worker keeps a DingTalk Stream connection; worker 0 alone keeps the
 WeCom WebSocket and the background jobs (see bot.app.create_app).
 
 The supervisor migrates the schema once, starts the workers in their own session (so a

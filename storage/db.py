@@ -5,18 +5,15 @@ goes through `Database.write(fn)`. One writer task takes all the units waiting, 
 in one transaction, commits once, then releases every caller. If the batch fails, each
 unit is re-run in its own transaction so one bad unit cannot sink the others.
 
-Several processes on one SQLite file (`yanxiu serve --workers N`) hand the write lock over
-through a lock file beside the database (`WriterLock`): SQLite's own busy handling only
-sleeps and retries, so a waiting writer would notice a released lock milliseconds late.
+SQLite is the one-process embedded default: one `yanxiu serve` writes to it (a CLI command
+such as `roster import` may write meanwhile; the writer then retries). Several serving
+processes or hosts use PostgreSQL, whose own locking carries them (bot/workers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,7 +41,6 @@ Unit = Callable[[AsyncSession], Awaitable[Any]]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_RETRY_SECONDS = 30.0
-LOCK_POLL_SECONDS = 0.005
 
 
 def is_sqlite(url: str) -> bool:
@@ -104,85 +100,6 @@ def create_writer_engine(url: str) -> Engine:
     return engine
 
 
-class WriterBusy(Exception):
-    """Another process kept the write lock past the busy deadline: the batch fails whole."""
-
-
-class WriterLock:
-    """An advisory lock (flock) on `<database>-writer.lock`, held from a batch's BEGIN to
-    its COMMIT, so the writers of several processes take turns without sleeping.
-
-    flock belongs to the open file, so two Database objects in one process exclude each
-    other too, and the kernel drops it when its process dies (kill -9 included). A
-    waiting writer sleeps on a doorbell, the FIFO `<database>-writer.bell`, which every
-    release rings; a ring that goes astray (a third waiter, a full FIFO) costs at most
-    LOCK_POLL_SECONDS, after which the waiter tries the lock anyway.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        bell = Path(f"{path.with_suffix('')}.bell")
-        self._bell = -1
-        try:
-            with contextlib.suppress(FileExistsError):
-                os.mkfifo(bell, 0o600)
-            # O_RDWR: opening a FIFO neither blocks nor ever sees end-of-file
-            self._bell = os.open(bell, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:  # a file system without FIFOs: poll only
-            log.warning("no writer doorbell (%s); waiting writers poll", exc.strerror)
-
-    def try_acquire(self) -> bool:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    async def acquire(self, deadline: float) -> None:
-        """Wait without blocking the loop, which meanwhile reads more requests into the batch."""
-        if self.try_acquire():
-            return
-        loop = asyncio.get_running_loop()
-        while True:
-            rung: asyncio.Future[None] = loop.create_future()
-
-            def wake(rung: asyncio.Future[None] = rung) -> None:
-                if not rung.done():
-                    rung.set_result(None)
-
-            if self._bell >= 0:
-                loop.add_reader(self._bell, self._drain_bell, wake)
-            timer = loop.call_later(LOCK_POLL_SECONDS, wake)
-            try:
-                await rung
-            finally:
-                timer.cancel()
-                if self._bell >= 0:
-                    loop.remove_reader(self._bell)
-            if self.try_acquire():
-                return
-            if loop.time() > deadline:
-                raise WriterBusy(f"another process held {self.path.name} too long")
-
-    def _drain_bell(self, wake: Callable[[], None]) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._bell, 4096)
-        wake()
-
-    def release(self) -> None:
-        """Unlock, then ring (safe from any thread; a full FIFO means the bell is ringing)."""
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        if self._bell >= 0:
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._bell, b"\0")
-
-    def close(self) -> None:
-        os.close(self._fd)
-        if self._bell >= 0:
-            os.close(self._bell)
-
-
 def alembic_config(url: str) -> Any:
     """Alembic's configuration for this project's migrations against `url`."""
     from alembic.config import Config as AlembicConfig
@@ -204,15 +121,11 @@ def upgrade_schema(url: str, revision: str = "head") -> None:
 class Database:
     """Owns the engine, the session factory and the group-commit writer."""
 
-    def __init__(self, url: str, *, shared: bool = False) -> None:
-        """`shared`: other processes write to this SQLite file too (`serve --workers N`)."""
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.shared = shared
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer_engine = create_writer_engine(url) if is_sqlite(url) else None
-        db_file = sqlite_file(url)
-        self._writer_lock = WriterLock(Path(f"{db_file}-writer.lock")) if db_file else None
         self._queue: asyncio.Queue[tuple[Unit, asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
@@ -236,9 +149,6 @@ class Database:
             self._writer = None
         if self._writer_engine is not None:
             self._writer_engine.dispose()
-        if self._writer_lock is not None:
-            self._writer_lock.close()
-            self._writer_lock = None
         await self.engine.dispose()
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -276,7 +186,7 @@ class Database:
                     for fn, _ in batch:
                         results.append(await fn(session))
         except Exception as exc:
-            if len(batch) == 1 or isinstance(exc, WriterBusy):  # one by one would wait again
+            if len(batch) == 1:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -290,35 +200,22 @@ class Database:
                 fut.set_result(result)
 
     async def _run_inline(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> list[Any]:
-        """SQLite: statements inline on the loop, the commit (fsync) in a worker thread;
-        when `shared`, the commit too is inline: while this process waits for the disk, the
-        other workers use the CPU, and no thread hop is paid (measured: 1.6× one worker
-        with two, against 0.9–1.0× committing in a thread, which the GIL and the hop ate).
+        """SQLite: statements inline on the loop, the commit (fsync) in a worker thread.
 
         The writer connection never waits for a lock inside SQLite (that would block the
-        event loop, and the lock holder may need the loop to finish): a busy database
-        rolls the batch back and retries it after an asynchronous pause. Writers of other
-        processes are waited for on the lock file instead, which hands over at once.
+        event loop): a database busy with another process's write (a CLI command) rolls the
+        batch back and retries it after an asynchronous pause, up to BUSY_RETRY_SECONDS.
         """
         assert self._writer_engine is not None
         delay = 0.002
         deadline = asyncio.get_running_loop().time() + BUSY_RETRY_SECONDS
         while True:
-            held = self._writer_lock
-            if held is not None:
-                await held.acquire(deadline)
             session = Session(self._writer_engine, expire_on_commit=False)
             try:
                 session.begin()
                 inline = InlineSession(session)
                 results = [await fn(inline) for fn, _ in batch]  # type: ignore[arg-type]
-                if held is not None and self.shared:
-                    session.commit()  # the other processes have the CPU meanwhile
-                elif held is not None:
-                    lock, held = held, None  # the commit thread releases it
-                    await asyncio.to_thread(_commit_and_release, session, lock)
-                else:
-                    await asyncio.to_thread(session.commit)
+                await asyncio.to_thread(session.commit)
                 return results
             except (OperationalError, sqlite3.OperationalError) as exc:
                 session.rollback()
@@ -329,18 +226,8 @@ class Database:
                 raise
             finally:
                 session.close()
-                if held is not None:
-                    held.release()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
-
-
-def _commit_and_release(session: Session, lock: WriterLock) -> None:
-    """Commit, then let the next process's writer in without waiting for this loop."""
-    try:
-        session.commit()
-    finally:
-        lock.release()
 
 
 def _is_busy(exc: Exception) -> bool:

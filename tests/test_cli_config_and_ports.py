@@ -28,9 +28,9 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def write_config(path: Path, db: Path, port: int | None = None) -> Path:
+def write_config(path: Path, db: Path, port: int | None = None, url: str | None = None) -> Path:
     server = f'[server]\nhost = "127.0.0.1"\nport = {port}\n' if port else ""
-    path.write_text(f'{server}[database]\nurl = "{sqlite_url(db)}"\n'
+    path.write_text(f'{server}[database]\nurl = "{url or sqlite_url(db)}"\n'
                     f'[storage]\nfiles_dir = "{path.parent / "files"}"\n', encoding="utf-8")
     return path
 
@@ -177,7 +177,9 @@ def test_demo_whose_port_is_taken_after_the_check_removes_its_temp_folder(tmp_pa
 def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path, held_port, workers) -> None:
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    cfg = write_config(tmp_path / "serve.toml", tmp_path / "serve.db", held_port)
+    # several workers share PostgreSQL; the port is refused before any database is reached
+    url = "postgresql+asyncpg://yanxiu@127.0.0.1:9/yanxiu" if workers > 1 else None
+    cfg = write_config(tmp_path / "serve.toml", tmp_path / "serve.db", held_port, url)
     result = yanxiu(["serve", "--config", str(cfg), "--workers", str(workers)], tmpdir, tmp_path)
     assert_one_line_about(result, held_port, f"请在 {cfg} 的 [server] 里换一个 port，或先停掉占用它的程序")
     assert list(tmpdir.iterdir()) == []

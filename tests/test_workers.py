@@ -1,7 +1,8 @@
 """`yanxiu serve --workers 2` as real processes on 127.0.0.1: both workers take check-ins
 on one port and one database, /metrics adds up both, a worker killed mid-burst is started
 again with nothing acknowledged lost and nothing doubled, SIGTERM stops them all, and a
-worker that cannot start stops the supervisor. SQLite, and PostgreSQL when configured."""
+worker that cannot start stops the supervisor. Several workers share PostgreSQL (SQLite is
+the one-process default and refuses them), so these run when YANXIU_TEST_PG_URL is set."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from bot.config import ConfigError, config_from_mapping
 from bot.metrics import LATENCY_BUCKETS, _RequestsAndLatency
 from bot.workers import RESTART_AFTER_SECONDS, WORKER_ENV, Worker
 from storage.models import Inbound
-from tests.conftest import count_rows
+from tests.conftest import PG_ADMIN_URL, count_rows
 from tests.dingtalk_fake import APP_KEY, APP_SECRET, load, robot_message, start_fake
 from tests.serve_proc import ROOT, ServeProcess, msg_id_of, post_checkin, seed
 from tests.test_crash import stored_checkins, stored_replies, totals
@@ -40,6 +41,8 @@ CONCURRENCY = 32
 OK = "签到成功"
 CALLBACK = "/dingtalk/callback"
 GUARD_S = 60.0  # only a hang guard
+needs_pg = pytest.mark.skipif(not PG_ADMIN_URL, reason="several workers share PostgreSQL: "
+                                                       "set YANXIU_TEST_PG_URL")
 
 
 def stream_frame(payload: dict[str, Any], frame_id: str) -> dict[str, Any]:
@@ -124,6 +127,7 @@ async def scraped_callbacks(base: str) -> int:
     return int(float(found.group(1))) if found else 0
 
 
+@needs_pg
 async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
         tmp_path: Path, db_url: str) -> None:
     write_roster(tmp_path / "roster.csv", TEACHERS)
@@ -193,6 +197,7 @@ async def test_two_workers_share_the_burst_and_lose_nothing_when_one_is_killed(
     assert "starting it again" in server.log()
 
 
+@needs_pg
 async def test_in_stream_mode_every_worker_keeps_a_connection_and_answers_on_it(
         tmp_path: Path, db_url: str, aiohttp_server: Any, seeded: Any) -> None:
     """DingTalk gives each Stream push to one of an app's connections: with two workers
@@ -243,6 +248,7 @@ oapi_base = "{fake.base}"
     assert await count_rows(seeded, Inbound) == 2
 
 
+@needs_pg
 async def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path, db_url: str) -> None:
     # storage.files_dir is a file: every worker fails while starting (the supervisor never
     # opens it; a busy port, by contrast, the supervisor itself refuses before any worker starts)
@@ -264,11 +270,25 @@ def test_workers_must_be_a_sensible_count(tmp_path: Path, capsys: pytest.Capture
         config_from_mapping({"server": {"workers": 0}}, env={})
     with pytest.raises(ConfigError, match=r"server\.workers"):
         config_from_mapping({}, env={"YANXIU_SERVER_WORKERS": "65"})
-    assert config_from_mapping({"server": {"workers": 2}}, env={}).server.workers == 2
+    on_pg = {"url": "postgresql+asyncpg://yanxiu@127.0.0.1/yanxiu"}
+    assert config_from_mapping({"server": {"workers": 2}, "database": on_pg}, env={}).server.workers == 2
     cfg = tmp_path / "config.toml"
     cfg.write_text('[database]\nurl = "sqlite+aiosqlite:///./x.db"\n', encoding="utf-8")
     assert main(["serve", "--config", str(cfg), "--workers", "0"]) == 1
     assert "--workers: must be between 1 and 64" in capsys.readouterr().err
+
+
+def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^server\.workers: 2 个服务进程要共用 PostgreSQL"):
+        config_from_mapping({"server": {"workers": 2}}, env={})
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[database]\nurl = "sqlite+aiosqlite:///./x.db"\n', encoding="utf-8")
+    assert main(["serve", "--config", str(cfg), "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("yanxiu: --workers: 2 个服务进程要共用 PostgreSQL")
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_a_worker_knows_itself_from_its_environment(tmp_path: Path) -> None:
