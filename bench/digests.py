@@ -42,14 +42,14 @@ from typing import Any
 from sqlalchemy import create_engine, insert, select
 
 from bot.cli import tune_gc
-from bot.plan import plan_from_text
 from handlers.digest import (
     all_school_figures,
     district_figures,
     render_district_digest,
     render_school_digest,
 )
-from handlers.digest_figures import district_digest
+from kernel.figures import district_digest
+from kernel.plan import plan_from_text
 from storage.db import Database, upgrade_schema
 from storage.models import (
     Checkin,

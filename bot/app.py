@@ -15,7 +15,6 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.config import Config
-from bot.directory import Directory
 from bot.dispatch import Services
 from bot.downloads import PhotoDownloader
 from bot.lease import Lease
@@ -25,8 +24,9 @@ from bot.platforms import sim
 from bot.platforms.sim_route import SimRoute
 from bot.scheduler import Scheduler
 from bot.workers import Worker
-from handlers.language import load_dictionary
+from kernel.language import load_dictionary
 from storage.db import Database
+from storage.directory import Directory
 
 log = logging.getLogger(__name__)
 

@@ -88,7 +88,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 # --- roster -------------------------------------------------------------------------------
 
 def cmd_roster_import(args: argparse.Namespace) -> int:
-    from bot.roster import RosterFileError, load_roster
+    from kernel.roster import RosterFileError, load_roster
     from storage.queries.roster import apply_roster
 
     config = _config(args)
@@ -121,7 +121,7 @@ _CHAR_NAMES = {"\t": "制表符", "\r": "回车符"}
 def _warn_formulas(rows: list[Any]) -> None:
     """On stderr, each imported cell a spreadsheet would take for a formula (the row is kept;
     `yanxiu export` prefixes the cell with a quote)."""
-    from bot.roster import formula_warnings
+    from kernel.roster import formula_warnings
 
     for w in formula_warnings(rows):
         char = _CHAR_NAMES.get(w.char, f"“{w.char}”")
@@ -132,7 +132,7 @@ def _warn_formulas(rows: list[Any]) -> None:
 # --- plan ---------------------------------------------------------------------------------
 
 def _load_plan_file(path: str) -> tuple[Any, str]:
-    from bot.plan import PlanError, plan_from_text
+    from kernel.plan import PlanError, plan_from_text
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -145,7 +145,7 @@ def _load_plan_file(path: str) -> tuple[Any, str]:
 
 
 def cmd_plan_load(args: argparse.Namespace) -> int:
-    from bot.plan import scheduled_sends, session_occurrences
+    from kernel.plan import scheduled_sends, session_occurrences
     from storage.queries.terms import save_plan
 
     config = _config(args)
@@ -165,8 +165,8 @@ def cmd_plan_load(args: argparse.Namespace) -> int:
 def _warn_holiday_gaps(plan: Any) -> None:
     """Say, on stderr, which years of the term the holiday calendar does not know yet: there,
     sessions land on public holidays unless the plan lists them."""
-    from bot.calendar import holiday_data_version
-    from bot.plan import sessions_without_holiday_data
+    from kernel.calendar import holiday_data_version
+    from kernel.plan import sessions_without_holiday_data
 
     for year, sessions in sessions_without_holiday_data(plan).items():
         print(f"yanxiu: warning: chinese-calendar {holiday_data_version()} has no public holidays "
@@ -177,7 +177,7 @@ def _warn_holiday_gaps(plan: Any) -> None:
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
-    from bot.plan import plan_from_text, plan_show_json
+    from kernel.plan import plan_from_text, plan_show_json
 
     if args.file:
         plan, _ = _load_plan_file(args.file)
@@ -434,8 +434,8 @@ def _demo_in(folder: Path, port: int, hint: str) -> int:
     """Seed a fresh demo database in `folder` and serve it with the simulator on `port`."""
     from bot.app import create_app
     from bot.demo import SCHOOLS, demo_plan_toml, demo_roster
-    from bot.plan import plan_from_text
     from bot.platforms.sim import group_conversation
+    from kernel.plan import plan_from_text
     from storage.queries.groups import bind_group, school_by_code
     from storage.queries.roster import apply_roster
     from storage.queries.terms import save_plan

@@ -21,18 +21,18 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.dispatch import Services
-from bot.links import DISTRICT, LinkGrant, LinkIssuer, LinkProblem, school_scope
-from bot.render import render_text
+from bot.links import DashboardLinks
 from bot.web_assets import DASHBOARD_CSP, add_assets, page_headers
-from handlers.dashboard import use_link_issuer
 from handlers.dashboard_views import district_view, school_view, teacher_view
+from kernel.links import DISTRICT, LinkGrant, LinkProblem, school_scope
+from kernel.records import SchoolInfo, TermInfo
 from storage.chart_files import charts_dir, is_chart_name
 from storage.files import photo_path
 from storage.queries.dashboard import person_row, photo_owners, school_info_by_code
-from storage.queries.directory import SchoolInfo, TermInfo
+from templates.render import render_text
 
 SERVICES = web.AppKey("dashboard_services", Services)
-ISSUER = web.AppKey("dashboard_issuer", LinkIssuer)
+ISSUER = web.AppKey("dashboard_issuer", DashboardLinks)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            **page_headers(DASHBOARD_CSP)}
@@ -164,13 +164,13 @@ def chart_view(files_dir: Path) -> Callable[[web.Request], Awaitable[web.StreamR
     return chart
 
 
-def install(app: web.Application, config: Config, services: Services) -> LinkIssuer:
+def install(app: web.Application, config: Config, services: Services) -> DashboardLinks:
     """Routes for the dashboard and the charts; the chat verb 后台 issues links for this app."""
-    issuer = LinkIssuer(config.server.public_base_url, config.server.link_secret.value,
-                        services.files_dir)
+    issuer = DashboardLinks(config.server.public_base_url, config.server.link_secret.value,
+                            services.files_dir)
     app[SERVICES] = services
     app[ISSUER] = issuer
-    use_link_issuer(services.directory, issuer)
+    services.links = issuer
     app.router.add_get("/dashboard/", landing)
     app.router.add_get("/dashboard/district", district_page)
     app.router.add_get("/dashboard/school/{code}", school_page)

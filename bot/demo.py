@@ -6,7 +6,7 @@ import calendar
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.roster import RosterRow
+from kernel.roster import RosterRow
 
 TZ = ZoneInfo("Asia/Shanghai")
 

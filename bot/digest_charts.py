@@ -30,17 +30,17 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.directory import Directory
 from bot.dispatch import Services
-from bot.render import render_text
 from bot.sends import SEND_BUILDERS, Builder, Draft, SendContext, register_builder
 from handlers.charts import district_chart, school_chart
 from handlers.digest import all_school_figures
-from handlers.digest_figures import district_digest
+from kernel.figures import district_digest
+from kernel.records import TermInfo
 from storage.chart_files import ChartFile, save_chart
 from storage.db import Database
-from storage.queries.directory import TermInfo
+from storage.directory import Directory
 from storage.queries.outbox import enqueue
+from templates.render import render_text
 
 log = logging.getLogger(__name__)
 

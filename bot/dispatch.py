@@ -15,16 +15,17 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.messages import IncomingMessage, OutgoingText, Reply
-from bot.outbound import ImageFetcher, Replier, SendRoute
-from bot.render import render_reply
-from bot.router import parse_command
 from handlers.context import Context
 from handlers.help import help_reply
 from handlers.registry import ROUTES, Route
+from kernel.links import LinkIssuer
+from kernel.messages import IncomingMessage, OutgoingText, Reply
+from kernel.outbound import ImageFetcher, Replier, SendRoute
+from kernel.router import parse_command
 from storage.db import Database
+from storage.directory import Directory
 from storage.queries.inbound import handle_once
+from templates.render import render_reply
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Services:
     clock: Callable[[], datetime]
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
+    links: LinkIssuer | None = None  # set when this app serves the dashboard
     # filled by the platform adapters at start-up, keyed by platform / route kind
     fetchers: dict[str, ImageFetcher] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
@@ -95,7 +97,7 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
                               (person.school_id if person else None))
     # by position, in field order (see bot/messages.py)
     ctx = Context(msg, command, services.clock(), person, group, school, term, directory,
-                  services.files_dir, services.max_photo_bytes)
+                  services.files_dir, services.max_photo_bytes, services.links)
     route = choose_route(ctx)
     ready: Reply | None = None
     if route.read_only:

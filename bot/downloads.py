@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import ImageRef, Reply
-from bot.outbound import FetchError
-from bot.plan import TaskSpec
-from bot.render import render_reply
 from handlers.photos import PreparedPhoto, photo_reply, prepare_photo, record_photo
+from kernel.messages import ImageRef, Reply
+from kernel.outbound import FetchError
+from kernel.plan import TaskSpec
 from storage.queries.photos import (
     PendingRow,
     claim_download,
@@ -31,6 +30,7 @@ from storage.queries.photos import (
     photo_count,
     record_download_failure,
 )
+from templates.render import render_reply
 
 if TYPE_CHECKING:
     from bot.dispatch import Services

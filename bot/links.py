@@ -1,59 +1,30 @@
-"""Signed, expiring dashboard links: HMAC-SHA256 over (person id, scope, expiry).
+"""Signed, expiring dashboard links (itsdangerous): the token carries (person id, scope,
+expiry, unix seconds), signed with HMAC-SHA256 under a salt of its own.
 
-A token reads `<person id>.<scope>.<expiry, unix seconds>.<hex signature>`, the scope being
-`district` or `school:<id>`. The key is `server.link_secret`, or when that is empty a random
-per-install secret kept in `files_dir/.link_secret` (mode 0600), made on first use.
+The key is `server.link_secret`, or when that is empty a random per-install secret kept in
+`files_dir/.link_secret` (mode 0600), made on first use. Expiry is checked against the
+app's clock (kernel/links.py has what a grant allows).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-DISTRICT = "district"
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
+
+from kernel.links import SCOPE, LinkGrant, LinkProblem
+
 SECRET_FILE = ".link_secret"
 LINK_HOURS = 12
-_SCOPE = re.compile(r"^(district|school:[1-9][0-9]{0,17})$")
-_SIG = re.compile(r"^[0-9a-f]{64}$")
-_NUMBER = re.compile(r"^[1-9][0-9]{0,17}$")
-
-
-def school_scope(school_id: int) -> str:
-    return f"school:{school_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkGrant:
-    """What a valid token allows: this person, this scope, until then."""
-
-    person_id: int
-    scope: str
-    expires_at: datetime
-
-    @property
-    def school_id(self) -> int | None:
-        """The one school a school-scoped link opens; None for the district."""
-        return int(self.scope.split(":", 1)[1]) if self.scope.startswith("school:") else None
-
-    def allows_school(self, school_id: int | None) -> bool:
-        return self.scope == DISTRICT or (school_id is not None and self.school_id == school_id)
-
-
-@dataclass(frozen=True, slots=True)
-class LinkProblem:
-    reason: str  # missing | malformed | bad_signature | expired
-
-
-def _message(person_id: int, scope: str, expires: int) -> bytes:
-    return f"yanxiu-dashboard|{person_id}|{scope}|{expires}".encode()
+SALT = "yanxiu-dashboard-link"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{20,100}$")  # payload.signature
 
 
 class LinkSigner:
@@ -62,36 +33,37 @@ class LinkSigner:
     def __init__(self, key: bytes) -> None:
         if not key:
             raise ValueError("a link key must not be empty")
-        self._key = key
+        self._serializer = URLSafeSerializer(key, salt=SALT,
+                                             signer_kwargs={"digest_method": hashlib.sha256})
 
     def __repr__(self) -> str:
         return "LinkSigner(***)"
 
-    def _signature(self, person_id: int, scope: str, expires: int) -> str:
-        return hmac.new(self._key, _message(person_id, scope, expires), hashlib.sha256).hexdigest()
-
     def sign(self, person_id: int, scope: str, expires_at: datetime) -> str:
-        if not _SCOPE.match(scope):
+        if not SCOPE.match(scope):
             raise ValueError(f"not a link scope: {scope!r}")
-        expires = int(expires_at.timestamp())
-        return f"{person_id}.{scope}.{expires}.{self._signature(person_id, scope, expires)}"
+        return str(self._serializer.dumps([person_id, scope, int(expires_at.timestamp())]))
 
     def verify(self, token: str | None, now: datetime) -> LinkGrant | LinkProblem:
         """The grant of a well-signed, unexpired token; else why not (signature before expiry)."""
         if not token:
             return LinkProblem("missing")
-        parts = token.split(".")
-        if len(parts) != 4:
+        if not _TOKEN.match(token):
             return LinkProblem("malformed")
-        pid, scope, expires, sig = parts
-        if not (_NUMBER.match(pid) and _SCOPE.match(scope) and _NUMBER.match(expires) and _SIG.match(sig)):
-            return LinkProblem("malformed")
-        if not hmac.compare_digest(sig, self._signature(int(pid), scope, int(expires))):
+        try:
+            data = self._serializer.loads(token)
+        except BadSignature:
             return LinkProblem("bad_signature")
-        expires_at = datetime.fromtimestamp(int(expires), UTC)
+        except BadData:
+            return LinkProblem("malformed")
+        if not (isinstance(data, list) and len(data) == 3 and type(data[0]) is int and data[0] > 0
+                and isinstance(data[1], str) and SCOPE.match(data[1]) and type(data[2]) is int):
+            return LinkProblem("malformed")  # signed by us, so only an old or foreign format
+        person_id, scope, expires = data
+        expires_at = datetime.fromtimestamp(expires, UTC)
         if now >= expires_at:
             return LinkProblem("expired")
-        return LinkGrant(int(pid), scope, expires_at)
+        return LinkGrant(person_id, scope, expires_at)
 
 
 def install_secret(files_dir: Path) -> bytes:
@@ -118,8 +90,9 @@ def install_secret(files_dir: Path) -> bytes:
     return key.encode()
 
 
-class LinkIssuer:
-    """Makes dashboard URLs under the public base URL; the key is loaded on first use."""
+class DashboardLinks:
+    """Makes dashboard URLs under the public base URL (kernel.links.LinkIssuer); the key is
+    loaded on first use."""
 
     def __init__(self, public_base_url: str, configured_secret: str, files_dir: Path,
                  hours: float = LINK_HOURS) -> None:
@@ -130,7 +103,7 @@ class LinkIssuer:
         self._signer: LinkSigner | None = None
 
     def __repr__(self) -> str:
-        return f"LinkIssuer({self.base!r})"
+        return f"DashboardLinks({self.base!r})"
 
     @property
     def signer(self) -> LinkSigner:

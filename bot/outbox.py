@@ -31,7 +31,7 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.lease import Lease
-from bot.outbound import OutboundMessage, SendOutcome, SendRoute
+from kernel.outbound import OutboundMessage, SendOutcome, SendRoute
 from storage.db import Database
 from storage.queries import outbox as q
 from storage.queries.outbox import DueRow

@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dispatch import Services
 from bot.lease import Lease
 from bot.outbox import Sender, max_bytes_of
-from bot.plan import Send, scheduled_sends
 from bot.sends import SEND_BUILDERS, Draft, SendContext, recipients
-from storage.queries.directory import GroupInfo, TermInfo
+from kernel.plan import Send, scheduled_sends
+from kernel.records import GroupInfo, TermInfo
 from storage.queries.outbox import enqueue, enqueue_split, occurrence_keys
 from storage.queries.sched import receiving_groups
 

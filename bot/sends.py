@@ -15,12 +15,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.outbound import Mention
-from bot.plan import Plan, Send, session_occurrences
-from bot.render import render_text
-from storage.queries.directory import GroupInfo, PersonInfo, TermInfo
+from kernel.outbound import Mention
+from kernel.plan import Plan, Send, session_occurrences
+from kernel.records import GroupInfo, PersonInfo, TermInfo
+from storage.directory import Directory
 from storage.queries.sched import people_owing
+from templates.render import render_text
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from sqlalchemy import select  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.config import config_from_mapping  # noqa: E402
 from bot.demo import SCHOOLS, demo_roster  # noqa: E402
-from bot.links import DISTRICT, LinkIssuer  # noqa: E402
-from bot.plan import plan_from_text  # noqa: E402
+from bot.links import DashboardLinks  # noqa: E402
 from bot.platforms.sim import group_conversation  # noqa: E402
+from kernel.links import DISTRICT  # noqa: E402
+from kernel.plan import plan_from_text  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Checkin, Leave, Person, Photo, Submission  # noqa: E402
 from storage.queries.directory import active_term  # noqa: E402
@@ -154,7 +155,7 @@ async def main() -> None:
     try:
         await chat(base, ids)
         clock[0] = NOW + timedelta(minutes=5)
-        issuer = LinkIssuer(base, "", folder / "files")
+        issuer = DashboardLinks(base, "", folder / "files")
         link, _ = issuer.issue(ids["钱志强"], DISTRICT, clock[0])
         district = await asyncio.to_thread(photograph, driver, link, "#trend", True)
         await asyncio.to_thread(driver.execute_cdp_cmd, "Emulation.clearDeviceMetricsOverride", {})

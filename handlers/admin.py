@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.context import Context
 from handlers.pending import CONFIRM_MINUTES, ask
-from storage.queries.directory import SchoolInfo
+from kernel.messages import Reply
+from kernel.records import SchoolInfo
 from storage.queries.groups import bind_group
 
 DISTRICT_WORDS = frozenset({"全区", "区", "区级", "全县", "县", "县级"})

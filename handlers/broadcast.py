@@ -13,14 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.messages import Reply
-from bot.render import render_text
 from handlers.context import Context
 from handlers.lead import find_school, refused
 from handlers.pending import CONFIRM_MINUTES, ask
-from storage.queries.directory import GroupInfo, SchoolInfo
+from kernel.messages import Reply
+from kernel.records import GroupInfo, SchoolInfo
+from storage.directory import Directory
 from storage.queries.outbox import enqueue
+from templates.render import render_text
 
 _FIRST_WORD = re.compile(r"[\s:：]+")
 _LIST_SEPARATORS = re.compile(r"[,，、]")

@@ -17,8 +17,8 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.render import render_text
-from handlers.digest_figures import DistrictDigest, Rate, SchoolDigest
+from kernel.figures import DistrictDigest, Rate, SchoolDigest
+from templates.render import render_text
 
 log = logging.getLogger(__name__)
 

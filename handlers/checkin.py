@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.context import Context
-from storage.queries.directory import OccurrenceInfo
+from kernel.messages import Reply
+from kernel.records import OccurrenceInfo
 from storage.queries.records import record_checkin
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.admin import rebind
 from handlers.broadcast import send_broadcast
 from handlers.context import Context
 from handlers.pending import CONFIRM_MINUTES
+from kernel.messages import Reply
 from storage.queries.pending import take_pending
 
 

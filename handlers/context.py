@@ -9,10 +9,11 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.messages import IncomingMessage, Reply
-from bot.router import Command
-from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInfo
+from kernel.links import LinkIssuer
+from kernel.messages import IncomingMessage, Reply
+from kernel.records import GroupInfo, PersonInfo, SchoolInfo, TermInfo
+from kernel.router import Command
+from storage.directory import Directory
 
 ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
 MEMBER_ROLES = ("teacher", "school_lead")  # whose training a school's figures count
@@ -30,6 +31,7 @@ class Context:
     directory: Directory
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
+    links: LinkIssuer | None = None  # the dashboard's, when this app serves it
     # work to do once the transaction has committed (e.g. refresh the directory cache)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -2,33 +2,19 @@
 
 A school lead gets a link to their own school, the district admin one to the district view.
 In a group the bot only says to ask privately: nothing that opens data is posted there.
-The app registers the link issuer for its directory (`use_link_issuer`) when it serves the
-dashboard; without one the reply says the dashboard is not on.
+The app that serves the dashboard hands its link issuer to every message's context; without
+one the reply says the dashboard is not on.
 """
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.links import DISTRICT, LinkIssuer, school_scope
-from bot.messages import Reply
-from bot.render import DEFAULT_TZ
 from handlers.context import Context
 from handlers.lead import refused
-
-_ISSUERS: WeakKeyDictionary[Directory, LinkIssuer] = WeakKeyDictionary()
-
-
-def use_link_issuer(directory: Directory, issuer: LinkIssuer) -> None:
-    """The app serving the dashboard says how its links are made (one issuer per app)."""
-    _ISSUERS[directory] = issuer
-
-
-def link_issuer(directory: Directory) -> LinkIssuer | None:
-    return _ISSUERS.get(directory)
+from kernel.links import DISTRICT, school_scope
+from kernel.messages import Reply
+from templates.render import DEFAULT_TZ
 
 
 async def handle_dashboard(ctx: Context, session: AsyncSession) -> Reply:
@@ -38,7 +24,7 @@ async def handle_dashboard(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     if ctx.msg.is_group:
         return Reply("dashboard_dm_only")
-    issuer = link_issuer(ctx.directory)
+    issuer = ctx.links
     if issuer is None:
         return Reply("dashboard_off")
     school = None

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.plan import TaskSpec
 from handlers.digest import district_figures, school_digest_figures
-from handlers.digest_figures import NO_RATE, DistrictDigest, Rate, SchoolDigest
-from handlers.hours import Progress, TaskStatus, progress_of
+from kernel.figures import NO_RATE, DistrictDigest, Rate, SchoolDigest
+from kernel.hours import Progress, TaskStatus, progress_of
+from kernel.plan import TaskSpec
+from kernel.records import SchoolInfo, TermInfo
 from storage.queries.dashboard import (
     Evidence,
     PersonRow,
@@ -26,7 +27,6 @@ from storage.queries.dashboard import (
     person_evidence,
     session_counts,
 )
-from storage.queries.directory import SchoolInfo, TermInfo
 from storage.queries.records import person_records
 
 MAX_WEEKS = 30  # a term is ~20 weeks; a longer plan shows its latest weeks

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.render import render_text
-from handlers.digest_figures import DistrictDigest, SchoolDigest, district_digest, school_digests
+from kernel.figures import DistrictDigest, SchoolDigest, district_digest, school_digests
+from kernel.records import SchoolInfo, SchoolRow, TermInfo
 from storage.db import Database
-from storage.queries.digest import SchoolRow, digest_recipients, digest_records, school_by_code
-from storage.queries.directory import SchoolInfo, TermInfo, active_term
+from storage.queries.digest import digest_recipients, digest_records, school_by_code
+from storage.queries.directory import active_term
 from storage.queries.outbox import enqueue
+from templates.render import render_text
 
 
 async def school_digest_figures(session: AsyncSession, term: TermInfo, school: SchoolInfo,

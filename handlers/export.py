@@ -10,9 +10,9 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.plan import Plan
-from bot.spreadsheet import defuse
-from handlers.digest_figures import MemberProgress, SchoolDigest
+from kernel.figures import MemberProgress, SchoolDigest
+from kernel.plan import Plan
+from kernel.spreadsheet import defuse
 
 BASE_COLUMNS = ["school_code", "school_name", "name", "sessions_attended", "sessions_held",
                 "reflections_accepted", "photos", "hours_earned", "hours_required"]

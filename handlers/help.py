@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.context import Context
+from kernel.messages import Reply
 
 
 def help_reply(ctx: Context, unknown: str | None = None) -> Reply:

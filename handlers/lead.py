@@ -14,16 +14,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.messages import Reply
-from bot.outbound import Mention
-from bot.render import render_text
 from handlers.context import Context
 from handlers.digest import district_figures, school_digest_figures
-from handlers.digest_figures import MemberProgress
-from handlers.hours import TaskStatus, task_done
-from storage.queries.directory import SchoolInfo
+from kernel.figures import MemberProgress
+from kernel.hours import TaskStatus, task_done
+from kernel.messages import Reply
+from kernel.outbound import Mention
+from kernel.records import SchoolInfo
+from storage.directory import Directory
 from storage.queries.outbox import enqueue
+from templates.render import render_text
 
 _NOT_AN_ARGUMENT = " \t\n,.!:;~。，！：；、…?？"
 

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.context import Context
-from handlers.leave_dates import parse_leave
-from storage.queries.directory import OccurrenceInfo
+from kernel.leave_dates import parse_leave
+from kernel.messages import Reply
+from kernel.records import OccurrenceInfo
 from storage.queries.leave import checked_in_occurrences, record_leave
 
 UPCOMING_SHOWN = 3

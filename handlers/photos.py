@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
-from bot.plan import TaskSpec, current_task
 from handlers.context import Context
+from kernel.messages import Reply
+from kernel.plan import TaskSpec, current_task
 from storage.files import write_photo_file
 from storage.queries.photos import add_pending_download, add_photo, photo_count
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
 from handlers.context import Context
-from handlers.hours import progress_of
+from kernel.hours import progress_of
+from kernel.messages import Reply
 from storage.queries.records import person_records
 
 

@@ -12,11 +12,11 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Reply
-from bot.plan import TaskSpec, current_task
 from handlers.context import Context
-from handlers.language import reads_as_language
-from handlers.wordcount import (
+from kernel.language import reads_as_language
+from kernel.messages import Reply
+from kernel.plan import TaskSpec, current_task
+from kernel.wordcount import (
     NEAR_DUPLICATE_THRESHOLD,
     count_chars,
     most_similar,

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config, config_from_mapping
-from bot.plan import plan_from_text
 from bot.platforms.sim import group_conversation
-from bot.roster import load_roster
+from kernel.plan import plan_from_text
+from kernel.roster import load_roster
 from storage.db import Database
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.roster import apply_roster

@@ -23,8 +23,8 @@ import aiohttp
 
 from bench.checkin_burst import free_port, reply_text, wait_port, write_config
 from bench.loadgen import Request
-from bot.plan import plan_from_text
-from bot.roster import load_roster
+from kernel.plan import plan_from_text
+from kernel.roster import load_roster
 from storage.db import Database
 from storage.queries.roster import apply_roster
 from storage.queries.terms import save_plan

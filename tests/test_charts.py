@@ -23,7 +23,7 @@ from handlers.charts import (
     school_chart,
 )
 from handlers.digest import all_school_figures, district_figures
-from handlers.digest_figures import SchoolDigest
+from kernel.figures import SchoolDigest
 from storage.chart_files import is_chart_name, save_chart
 from storage.db import Database
 from storage.queries.directory import active_term

@@ -18,7 +18,7 @@ from handlers.digest import (
     build_school_digests,
     school_digest_figures,
 )
-from handlers.hours import progress_of
+from kernel.hours import progress_of
 from storage.db import Database
 from storage.models import ChatGroup, Leave, Outbox, Person
 from storage.queries.directory import active_term, all_schools
@@ -277,8 +277,8 @@ async def test_long_lists_are_cut_to_the_ten_most_relevant(known: Database) -> N
 
 
 def test_done_means_what_progress_means() -> None:
-    from handlers.digest_figures import _DONE
-    from handlers.hours import TaskStatus, task_done
+    from kernel.figures import _DONE
+    from kernel.hours import TaskStatus, task_done
 
     for state in ("accepted", "flagged", "draft", "missing", "partial"):
         status = TaskStatus("t", "reflection", "t", DIGEST_AT, state, 0, 0, 1.0)

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Secret
-from bot.messages import ImageRef, OutgoingText
-from bot.outbound import FetchError, Mention, OutboundMessage, SendOutcome
 from bot.platforms import dingtalk_wire as wire
 from bot.platforms.dingtalk_api import DingTalkApi, DingTalkImageFetcher, SessionWebhookReplier
 from bot.platforms.dingtalk_send import CustomRobotRoute, OpenApiGroupRoute
+from kernel.messages import ImageRef, OutgoingText
+from kernel.outbound import FetchError, Mention, OutboundMessage, SendOutcome
 from storage.models import ChatGroup, Outbox
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.outbox import enqueue

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.messages import ImageRef, IncomingMessage
 from bot.platforms import dingtalk_results as dr
 from bot.platforms import dingtalk_wire as dw
+from kernel.messages import ImageRef, IncomingMessage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms" / "dingtalk"
 NOW = datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC)
@@ -524,7 +524,7 @@ def test_target_gone_reasons_are_give_up():
 
 
 def test_reply_body_for_text_markdown_and_nothing():
-    from bot.messages import OutgoingText
+    from kernel.messages import OutgoingText
 
     assert dw.reply_body(None) == {"msgtype": "empty"}
     assert dw.reply_body(OutgoingText("")) == {"msgtype": "empty"}

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from bot import directory as directory_module
-from bot.directory import MISS_TTL_SECONDS, TERM_CHECK_SECONDS, Directory
 from bot.platforms.sim import group_conversation
-from bot.roster import RosterRow
+from kernel.roster import RosterRow
+from storage import directory as directory_module
 from storage.db import Database
+from storage.directory import MISS_TTL_SECONDS, TERM_CHECK_SECONDS, Directory
 from storage.models import Person, Term
 from storage.queries.directory import directory_version
 from storage.queries.groups import bind_group

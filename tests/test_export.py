@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.cli import main
-from bot.plan import plan_from_text, session_occurrences
+from kernel.plan import plan_from_text, session_occurrences
 from storage.models import Checkin, Person, Photo, Submission
 from tests.conftest import DATA, SEEDS, FakeClock, SimChat
 from tests.images import png_b64

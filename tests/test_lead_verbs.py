@@ -90,12 +90,12 @@ async def test_a_lower_role_is_refused_and_nothing_changes(chat: SimChat, seeded
 
 async def test_the_handlers_refuse_on_their_own_too(seeded, known, tmp_path) -> None:
     """Even called directly (not through the registry), a teacher's 广播/催交 does nothing."""
-    from bot.directory import Directory
-    from bot.messages import IncomingMessage
-    from bot.router import parse_command
     from handlers.broadcast import handle_broadcast
     from handlers.context import Context
     from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
+    from kernel.messages import IncomingMessage
+    from kernel.router import parse_command
+    from storage.directory import Directory
     from storage.queries.directory import active_term
 
     directory = Directory(seeded.sessions)

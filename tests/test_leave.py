@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from handlers.leave_dates import LeaveRequest, parse_leave
+from kernel.leave_dates import LeaveRequest, parse_leave
 from storage.models import Leave, Person, SessionOccurrence
 from tests.conftest import TZ, FakeClock, SimChat, local
 
@@ -176,8 +176,8 @@ async def test_a_redelivered_leave_is_recorded_once(chat: SimChat, seeded) -> No
 
 
 def test_a_reason_cannot_break_a_markdown_reply() -> None:
-    from bot.messages import Reply
-    from bot.render import render_reply
+    from kernel.messages import Reply
+    from templates.render import render_reply
 
     occurrence = SimpleNamespace(session="校本研修集中学习", starts_at=local(2023, 3, 9, 10, 0))
     reply = Reply("leave_ok", {"tz": TZ, "name": "张_明", "reason": "**孩子**生病 [链接](x)",

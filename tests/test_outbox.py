@@ -13,10 +13,10 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy import select, update
 
 from bot.lease import Lease
-from bot.outbound import OK, Mention, OutboundMessage, SendOutcome
 from bot.outbox import Sender
 from bot.platforms.sim_route import SimRoute
-from bot.textsplit import split_text
+from kernel.outbound import OK, Mention, OutboundMessage, SendOutcome
+from kernel.textsplit import split_text
 from storage.db import Database
 from storage.models import ChatGroup, Outbox, SimMessage
 from storage.queries.outbox import enqueue, enqueue_split

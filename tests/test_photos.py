@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from bot.app import DOWNLOADER, SERVICES, create_app
 from bot.dispatch import Services, dispatch
 from bot.downloads import retry_delay
-from bot.messages import ImageRef, IncomingMessage, OutgoingText
-from bot.outbound import OK, FetchError, SendOutcome
 from handlers.photos import sniff_image
+from kernel.messages import ImageRef, IncomingMessage, OutgoingText
+from kernel.outbound import OK, FetchError, SendOutcome
 from storage.files import photo_path
 from storage.models import PendingDownload, Person, Photo, SimMessage, Task
 from storage.queries.photos import add_pending_download

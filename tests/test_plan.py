@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import SchoolCalendar
-from bot.plan import (
+from kernel.calendar import SchoolCalendar
+from kernel.plan import (
     SEND_KINDS,
     PlanError,
     current_task,
@@ -458,9 +458,9 @@ def test_calendar_knows_holidays_and_makeup_workdays() -> None:
 
 
 def test_calendar_falls_back_to_weekdays_for_a_year_without_data(caplog, monkeypatch) -> None:
-    monkeypatch.setattr("bot.calendar._warned_years", set())
+    monkeypatch.setattr("kernel.calendar._warned_years", set())
     calendar = SchoolCalendar()
-    with caplog.at_level(logging.WARNING, logger="bot.calendar"):
+    with caplog.at_level(logging.WARNING, logger="kernel.calendar"):
         assert calendar.is_school_day(date(2035, 10, 1))  # a Monday: no holiday data for 2035
         assert not calendar.is_school_day(date(2035, 10, 6))  # a Saturday
         assert not calendar.is_public_holiday(date(2035, 10, 2))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from handlers.wordcount import NEAR_DUPLICATE_THRESHOLD
+from kernel.wordcount import NEAR_DUPLICATE_THRESHOLD
 from storage.models import Inbound, Person, SimMessage, Submission
 from tests.conftest import SEEDS, FakeClock, SimChat, seed
 
@@ -302,7 +302,7 @@ def test_the_seed_helpers_are_sound() -> None:
 
 async def test_before_a_plan_is_loaded_nothing_is_recorded(aiohttp_client: Any, config, clock,
                                                            db) -> None:
-    from bot.roster import load_roster
+    from kernel.roster import load_roster
     from storage.queries.roster import apply_roster
     from tests.conftest import DATA
 

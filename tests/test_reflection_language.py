@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.checkin_burst import write_roster
-from handlers.language import MIN_WORD_SHARE, lowest_word_share, reads_as_language
-from handlers.wordcount import count_chars
+from kernel.language import MIN_WORD_SHARE, lowest_word_share, reads_as_language
+from kernel.wordcount import count_chars
 from tests.conftest import SEEDS, SimChat
 from tests.serve_proc import ServeProcess, seed
 from tests.test_reflection import passage, submissions

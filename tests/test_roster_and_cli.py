@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.config import ConfigError, config_from_mapping, load_config
-from bot.roster import RosterFileError, load_roster
+from kernel.roster import RosterFileError, load_roster
 from storage.db import Database
 from storage.models import ChatGroup, Person, School
 from tests.conftest import DATA
@@ -192,7 +192,7 @@ def test_group_bind_with_a_wecom_webhook_never_prints_its_key(tmp_path, capsys) 
 
 
 def _first_year_without_holiday_data() -> int:
-    import chinese_calendar  # asked directly, not through bot.calendar
+    import chinese_calendar  # asked directly, not through kernel.calendar
 
     year = 2026
     while True:

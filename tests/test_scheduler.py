@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from bot.app import SCHEDULER, SENDER, create_app
 from bot.config import Config
-from bot.outbound import Mention
-from bot.plan import Send, plan_from_text, plan_show_json
 from bot.sends import SEND_BUILDERS, Draft, SendContext, build_deadline_reminder, mention_for
+from kernel.outbound import Mention
+from kernel.plan import Send, plan_from_text, plan_show_json
+from kernel.records import PersonInfo
 from storage.db import Database
 from storage.models import ChatGroup, Outbox, Person, Photo, SimMessage, Submission, Task
-from storage.queries.directory import PersonInfo
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.sched import receiving_groups
 from storage.queries.terms import save_plan

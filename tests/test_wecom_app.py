@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
-from bot.messages import ImageRef
-from bot.outbound import FetchError
 from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom import ADAPTER
+from kernel.messages import ImageRef
+from kernel.outbound import FetchError
 from storage.models import Checkin, Inbound, PendingDownload
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count
@@ -179,7 +179,7 @@ async def test_an_image_is_fetched_with_media_get(app: Any, fake: FakeWeCom, see
 
 
 async def test_a_long_reply_goes_out_in_parts_cut_at_line_ends(app: Any, fake: FakeWeCom) -> None:
-    from bot.messages import OutgoingText
+    from kernel.messages import OutgoingText
 
     lines = [f"第{i}位老师：三月研修心得未提交，照片 0/3 张。" for i in range(60)]
     outcome = await app.server.app[ADAPTER].replier.reply(

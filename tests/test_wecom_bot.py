@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
-from bot.messages import OutgoingText
 from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom import ADAPTER
 from bot.platforms.wecom_crypto import WeComCrypto
+from kernel.messages import OutgoingText
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count
@@ -264,8 +264,8 @@ async def test_a_photo_with_an_at_mention_is_decrypted_stored_and_counted(
 
 async def test_the_fetcher_decrypts_ai_bot_images_and_refuses_what_it_should(
         bot: Any, fake: FakeWeCom) -> None:
-    from bot.messages import ImageRef
-    from bot.outbound import FetchError
+    from kernel.messages import ImageRef
+    from kernel.outbound import FetchError
 
     fetcher = bot.server.app[ADAPTER].fetcher
     vector = VECTOR["aibot_media_download"]  # bytes as the CDN serves them, for the shared key

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.outbound import Mention, OutboundMessage
 from bot.outbox import Sender
 from bot.platforms.wecom_webhook import WeComWebhookRoute
+from kernel.outbound import Mention, OutboundMessage
 from storage.models import Outbox
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.outbox import enqueue

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.wordcount import (
+from kernel.wordcount import (
     NEAR_DUPLICATE_THRESHOLD,
     count_chars,
     most_similar,

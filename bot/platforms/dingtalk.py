@@ -21,11 +21,11 @@ from aiohttp import web
 
 from bot.config import Config, ConfigError
 from bot.dispatch import Services, dispatch
-from bot.messages import OutgoingText, Reply
 from bot.platforms import dingtalk_wire as wire
 from bot.platforms.dingtalk_api import DingTalkApi, DingTalkImageFetcher, SessionWebhookReplier
 from bot.platforms.dingtalk_send import CustomRobotRoute, OpenApiGroupRoute
-from bot.render import render_reply
+from kernel.messages import OutgoingText, Reply
+from templates.render import render_reply
 
 log = logging.getLogger(__name__)
 

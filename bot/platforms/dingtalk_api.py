@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.config import DingTalkConfig
-from bot.messages import ImageRef, OutgoingText
-from bot.outbound import FetchError, SendOutcome
 from bot.platforms import dingtalk_results as results
 from bot.platforms import dingtalk_wire as wire
+from kernel.messages import ImageRef, OutgoingText
+from kernel.outbound import FetchError, SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class DingTalkApi:
 
 
 class DingTalkImageFetcher:
-    """bot.outbound.ImageFetcher for DingTalk: an ImageRef's `ref` is its downloadCode."""
+    """kernel.outbound.ImageFetcher for DingTalk: an ImageRef's `ref` is its downloadCode."""
 
     def __init__(self, api: DingTalkApi, max_bytes: int) -> None:
         self.api = api
@@ -236,7 +236,7 @@ class DingTalkImageFetcher:
 
 
 class SessionWebhookReplier:
-    """bot.outbound.Replier for DingTalk: the message's sessionWebhook while it is valid and on
+    """kernel.outbound.Replier for DingTalk: the message's sessionWebhook while it is valid and on
     the configured origin, else the OpenAPI (group send, or a 1:1 batchSend to the sender)."""
 
     def __init__(self, api: DingTalkApi, oapi_base: str, clock: Callable[[], datetime]) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.outbound import SendOutcome
+from kernel.outbound import SendOutcome
 
 # --- UNCONFIRMED (doc §10) -- easy to change ---
 OPENAPI_THROTTLE_RETRY_S = 60.0  # §6.3: per-robot OpenAPI send rate undocumented

@@ -1,4 +1,4 @@
-"""DingTalk proactive-send routes for the outbox (bot.outbound.SendRoute).
+"""DingTalk proactive-send routes for the outbox (kernel.outbound.SendRoute).
 
 - `dingtalk_robot`: a group's custom robot webhook, signed with its 加签 secret; can @ by
   userid or mobile; 20 messages a minute per robot, 10 minutes of penalty beyond (§3).
@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.outbound import Mention, OutboundMessage, SendOutcome
 from bot.platforms import dingtalk_wire as wire
 from bot.platforms.dingtalk_api import DingTalkApi
-from bot.render import md_escape
+from kernel.outbound import Mention, OutboundMessage, SendOutcome
+from templates.render import md_escape
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from bot.dispatch import Services
-from bot.outbound import SendOutcome
 from bot.platforms import dingtalk_frames as frames
 from bot.platforms.dingtalk import handle_robot_message
 from bot.platforms.dingtalk_api import DingTalkApi, SessionWebhookReplier
+from kernel.outbound import SendOutcome
 
 log = logging.getLogger(__name__)
 

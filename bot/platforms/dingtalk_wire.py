@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from bot.messages import ImageRef, IncomingMessage, OutgoingText
+from kernel.messages import ImageRef, IncomingMessage, OutgoingText
 
 PLATFORM = "dingtalk"
 MAX_CLOCK_SKEW_MS = 3_600_000  # §1.1 / §3.2: "more than 1 hour" is illegal

@@ -15,10 +15,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dispatch import Services, dispatch
-from bot.messages import ImageRef, IncomingMessage, OutgoingText
-from bot.render import render_text
 from bot.web_assets import SIM_CSP, add_assets, page_headers
+from kernel.messages import ImageRef, IncomingMessage, OutgoingText
 from storage.queries.sim import add_sim_message, sim_messages_after
+from templates.render import render_text
 
 SERVICES = web.AppKey("sim_services", Services)
 MAX_TEXT = 20_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.outbound import OK, OutboundMessage, SendOutcome
+from kernel.outbound import OK, OutboundMessage, SendOutcome
 from storage.db import Database
 from storage.queries.sim import add_sim_message
 

@@ -21,14 +21,14 @@ from aiohttp import web
 
 from bot.config import Config, ConfigError
 from bot.dispatch import Services, dispatch
-from bot.messages import IncomingMessage, OutgoingText
-from bot.outbound import SendOutcome
 from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom_api import WeComApi, WeComImageFetcher, WeComReplier
 from bot.platforms.wecom_crypto import CryptoError, WeComCrypto, extract_xml_encrypt
 from bot.platforms.wecom_webhook import KIND as WEBHOOK_KIND
 from bot.platforms.wecom_webhook import WeComWebhookRoute
 from bot.platforms.wecom_ws import WeComWsClient
+from kernel.messages import IncomingMessage, OutgoingText
+from kernel.outbound import SendOutcome
 from storage.queries.inbound import stored_reply
 
 log = logging.getLogger(__name__)

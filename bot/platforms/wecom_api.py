@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.config import WeComConfig
-from bot.messages import ImageRef, OutgoingText
-from bot.outbound import OK, FetchError, SendOutcome
 from bot.platforms import wecom_wire as wire
 from bot.platforms.wecom_crypto import CryptoError, decrypt_media
-from bot.textsplit import split_text
+from kernel.messages import ImageRef, OutgoingText
+from kernel.outbound import OK, FetchError, SendOutcome
+from kernel.textsplit import split_text
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ async def _json_or_none(resp: aiohttp.ClientResponse) -> Any:
 
 
 class WeComImageFetcher:
-    """bot.outbound.ImageFetcher for WeCom: `media:<MediaId>` via media/get, else an AI-bot URL."""
+    """kernel.outbound.ImageFetcher for WeCom: `media:<MediaId>` via media/get, else an AI-bot URL."""
 
     def __init__(self, api: WeComApi) -> None:
         self._api = api
@@ -249,7 +249,7 @@ class WeComImageFetcher:
 
 
 class WeComReplier:
-    """bot.outbound.Replier for WeCom, picked by reply_context["via"]:
+    """kernel.outbound.Replier for WeCom, picked by reply_context["via"]:
     "app" → message/send, "response_url" → once within its hour, "ws" → aibot_send_msg."""
 
     def __init__(self, api: WeComApi, clock: Callable[[], datetime],

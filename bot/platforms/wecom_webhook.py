@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.outbound import Mention, OutboundMessage, SendOutcome
 from bot.platforms import wecom_wire as wire
+from kernel.outbound import Mention, OutboundMessage, SendOutcome
 
 KIND = "wecom_webhook"
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # §1.2: JPG or PNG only
@@ -80,7 +80,7 @@ def _read_image(path: str) -> bytes | SendOutcome:
 
 
 class WeComWebhookRoute:
-    """bot.outbound.SendRoute for WeCom group robots: one rate limit (20/min) per key.
+    """kernel.outbound.SendRoute for WeCom group robots: one rate limit (20/min) per key.
 
     A row with `image_path` is sent as one image message (its text is not sent: put a
     caption in its own row), else as markdown or text.

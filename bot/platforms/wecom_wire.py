@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.messages import ImageRef, IncomingMessage
-from bot.outbound import SendOutcome
+from kernel.messages import ImageRef, IncomingMessage
+from kernel.outbound import SendOutcome
 
 PLATFORM = "wecom"
 BOT_MSG_PREFIX = "bot:"  # AI-bot msgid (HTTP and WebSocket share one id space)

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.outbound import SendOutcome
 from bot.platforms import wecom_wire as wire
+from kernel.outbound import SendOutcome
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.records import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow
 from storage.models import (
     ChatGroup,
     Checkin,
@@ -39,56 +39,14 @@ CHECKIN, LEAVE, OCCURRENCE = Checkin.__table__, Leave.__table__, SessionOccurren
 SUBMISSION, PHOTO = Submission.__table__, Photo.__table__
 
 
-@dataclass(frozen=True, slots=True)
-class SchoolRow:
-    id: int
-    code: str
-    name: str
 
 
-class MemberRow(NamedTuple):
-    id: int
-    school_id: int
-    name: str
-    role: str
-    dingtalk_userid: str | None
-    wecom_userid: str | None
-    mobile: str | None
 
 
-class SubmissionRow(NamedTuple):
-    """The fields of a submission row, by position (rows stay SQLAlchemy `Row`s: their index
-    access is fast, attribute access is ~50x slower, and there are 100,000 of them)."""
-
-    state: str  # draft | accepted
-    chars: int
-    flag: str | None
-    similar_to_person_id: int | None
-    similarity: float | None
-    person_id: int
-    task_id: int
 
 
-class LeaveRow(NamedTuple):
-    person_id: int
-    occurrence_id: int
-    reason: str | None
-    attended: bool  # checked in anyway: the leave excuses nothing
 
 
-@dataclass
-class DigestRecords:
-    """Everything a set of digests needs, keyed by person id (within a task where it applies)."""
-
-    schools: list[SchoolRow] = field(default_factory=list)
-    members: list[MemberRow] = field(default_factory=list)  # by school, then roster order
-    # person id -> (attended, late, hours): check-ins in the term's sessions and what they earn
-    attendance: dict[int, tuple[int, int, float]] = field(default_factory=dict)
-    submissions: dict[int, dict[int, SubmissionRow]] = field(default_factory=dict)  # task -> person ->
-    photos: dict[int, dict[int, int]] = field(default_factory=dict)  # task -> person -> photos stored
-    leaves: list[LeaveRow] = field(default_factory=list)  # every leave in the term
-    similar_to: set[int] = field(default_factory=set)  # people a submission was found to resemble
-    names: dict[int, str] = field(default_factory=dict)  # members, and anyone a flag points at
 
 
 def _members_only(stmt: Any, person_col: Any, school_id: int | None) -> Any:

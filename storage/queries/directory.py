@@ -5,57 +5,14 @@ These change rarely (roster import, plan load, 绑定), so the bot caches them p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.plan import Occurrence, Plan, plan_from_text
+from kernel.plan import Occurrence, plan_from_text
+from kernel.records import GroupInfo, OccurrenceInfo, PersonInfo, SchoolInfo, TermInfo
 from storage.models import ChangeStamp, ChatGroup, Person, School, SessionOccurrence, Task, Term
-
-
-@dataclass(frozen=True, slots=True)
-class PersonInfo:
-    id: int
-    name: str
-    role: str
-    school_id: int | None
-    dingtalk_userid: str | None
-    wecom_userid: str | None
-    mobile: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SchoolInfo:
-    id: int
-    code: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class GroupInfo:
-    id: int
-    platform: str
-    conversation_id: str
-    school_id: int | None
-    title: str | None
-    route_kind: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OccurrenceInfo:
-    id: int
-    occurrence: Occurrence
-
-
-@dataclass(frozen=True, slots=True)
-class TermInfo:
-    id: int
-    plan: Plan
-    loaded_at: datetime
-    occurrences: tuple[OccurrenceInfo, ...]
-    task_ids: dict[str, int]
 
 
 def person_info(p: Person) -> PersonInfo:

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbound import Mention
-from bot.textsplit import split_text
+from kernel.outbound import Mention
+from kernel.textsplit import split_text
 from storage.models import ChatGroup, Outbox
 from storage.queries.common import affected, insert_if_absent
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.records import PersonRecords, SubmissionState
 from storage.inline import sqlite_driver, sqlite_time
 from storage.models import Checkin, Leave, Photo, Submission
 from storage.queries.common import insert_if_absent
@@ -34,19 +34,8 @@ async def record_checkin(session: AsyncSession, *, person_id: int, occurrence_id
     return False, first or at
 
 
-@dataclass
-class SubmissionState:
-    state: str
-    chars: int
-    flag: str | None
 
 
-@dataclass
-class PersonRecords:
-    attended: dict[int, bool] = field(default_factory=dict)  # occurrence id -> late?
-    excused: set[int] = field(default_factory=set)
-    submissions: dict[int, SubmissionState] = field(default_factory=dict)  # task id ->
-    photos: dict[int, int] = field(default_factory=dict)  # task id -> count
 
 
 async def person_records(session: AsyncSession, person_id: int, occurrence_ids: list[int],

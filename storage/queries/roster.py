@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.roster import RejectedRow, RosterRow
+from kernel.roster import RejectedRow, RosterRow
 from storage.models import Person, School
 from storage.queries.directory import directory_changed
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.records import GroupInfo, PersonInfo
 from storage.models import ChatGroup, Person, Photo, Submission
-from storage.queries.directory import GroupInfo, PersonInfo, group_info, person_info
+from storage.queries.directory import group_info, person_info
 
 MEMBER_ROLES = ("teacher", "school_lead")  # the people a school's tasks are about
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.plan import Plan, session_occurrences
+from kernel.plan import Plan, session_occurrences
 from storage.models import Checkin, Leave, Photo, SessionOccurrence, Submission, Task, Term, Theme
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.spreadsheet import formula_start
+from kernel.spreadsheet import formula_start
 
 HEADERS = {
     "school_code": ("school_code", "学校代码", "学校编码", "学校编号"),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from bot.messages import ImageRef, OutgoingText
+from kernel.messages import ImageRef, OutgoingText
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kernel.records import GroupInfo, PersonInfo, SchoolInfo, TermInfo
 from storage.queries import directory as q
-from storage.queries.directory import GroupInfo, PersonInfo, SchoolInfo, TermInfo
 
 TERM_CHECK_SECONDS = 30.0
 MISS_TTL_SECONDS = 10.0

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.queries.directory import TermInfo
-from storage.queries.records import PersonRecords
+from kernel.records import PersonRecords, TermInfo
 
 
 @dataclass(frozen=True, slots=True)

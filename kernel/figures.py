@@ -13,10 +13,9 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.plan import TaskSpec
-from handlers.hours import Progress, TaskStatus
-from storage.queries.digest import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow
-from storage.queries.directory import TermInfo
+from kernel.hours import Progress, TaskStatus
+from kernel.plan import TaskSpec
+from kernel.records import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow, TermInfo
 
 LEAVE_LINES = 10  # the most recent leaves a school digest lists
 NEAR_DUPLICATE = "near_duplicate"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.calendar import SchoolCalendar, has_holiday_data
+from kernel.calendar import SchoolCalendar, has_holiday_data
 
 TASK_KINDS = ("reflection", "photos")
 SEND_KINDS = ("theme", "session_reminder", "deadline_reminder", "school_digest", "district_digest")
