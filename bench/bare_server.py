@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from bot.platforms.dingtalk_wire import verify_callback
+from platforms.dingtalk.wire import verify_callback
 
 
 def make_app(secret: str) -> web.Application:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.loadgen import Request, Result, median, run
 from bot.demo import TZ
-from bot.platforms.dingtalk_wire import callback_signature
+from platforms.dingtalk.wire import callback_signature
 
 SECRET = "bench-app-secret"
 ROOT = Path(__file__).resolve().parents[1]

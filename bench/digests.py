@@ -53,6 +53,7 @@ from kernel.plan import plan_from_text
 from storage.db import Database, upgrade_schema
 from storage.models import (
     Checkin,
+    Identity,
     Leave,
     Person,
     Photo,
@@ -133,11 +134,13 @@ def build(path: Path, schools: int, teachers: int) -> None:
                                       for i in range(schools)])
         people: list[dict[str, int | str | None]] = [
             {"id": p + 1, "school_id": p % schools + 1, "name": f"教师{p:05d}",
-             "role": "school_lead" if p < schools else "teacher", "dingtalk_userid": f"dt{p:05d}",
-             "mobile": f"138{p:08d}"} for p in range(teachers)]
+             "role": "school_lead" if p < schools else "teacher", "mobile": f"138{p:08d}"}
+            for p in range(teachers)]
         people += [{"id": teachers + k + 1, "school_id": None, "name": f"区教研员{k}", "role": "district_admin",
-                    "dingtalk_userid": f"dtadmin{k}", "mobile": None} for k in range(3)]
+                    "mobile": None} for k in range(3)]
         conn.execute(insert(Person), people)
+        conn.execute(insert(Identity), [{"platform": "dingtalk", "user_id": f"dt{p:05d}", "person_id": p + 1}
+                                        for p in range(teachers)])
         occurrences = conn.execute(select(SessionOccurrence.id, SessionOccurrence.starts_at)).all()
         tasks = conn.execute(select(Task.id, Task.kind)).all()
         attended: set[tuple[int, int]] = set()

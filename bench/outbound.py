@@ -33,11 +33,11 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.config import DingTalkConfig
 from bot.lease import Lease
 from bot.outbox import LIMIT_MARGIN, Sender, spaced_limiter
-from bot.platforms.dingtalk_api import DingTalkApi
-from bot.platforms.dingtalk_send import CustomRobotRoute
+from platforms.dingtalk.api import DingTalkApi
+from platforms.dingtalk.send import CustomRobotRoute
+from platforms.dingtalk.settings import DingTalkConfig
 from storage.db import Database
 from storage.models import Outbox, School
 from storage.queries.groups import bind_group

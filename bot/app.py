@@ -1,4 +1,12 @@
-"""The application factory: routes, and every long-lived resource opened in cleanup_ctx."""
+"""The application factory: routes, the platforms, and one owner for everything that runs.
+
+Everything long-lived starts in this order and stops in the reverse one (kernel.lifecycle):
+the database (schema, group-commit writer, directory cache), the HTTP client session, the
+word dictionary, the metrics publisher and orphan watch (workers), each platform's link
+(API clients, send routes, Stream/WebSocket clients), then — in the process that keeps the
+background work — the photo downloader, the digest charts, the outbox sender and the
+scheduler, which need the send routes to be registered first.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -14,17 +23,18 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import dashboard, digest_charts
 from bot.config import Config
-from bot.dispatch import Services
+from bot.dispatch import Services, dispatch
 from bot.downloads import PhotoDownloader
 from bot.lease import Lease
 from bot.metrics import Metrics, metrics_view
 from bot.outbox import Sender
-from bot.platforms import sim
-from bot.platforms.sim_route import SimRoute
 from bot.scheduler import Scheduler
 from bot.workers import Worker
 from kernel.language import load_dictionary
+from kernel.lifecycle import Lifecycle, Within
+from platforms.base import Switchboard
 from storage.db import Database
 from storage.directory import Directory
 
@@ -39,6 +49,7 @@ DOWNLOADER = web.AppKey("downloader", PhotoDownloader)
 SENDER = web.AppKey("sender", Sender)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 METRICS = web.AppKey("metrics", Metrics)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 
 
 # the clock every request reads (several times): a partial calls straight into C
@@ -56,13 +67,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-async def to_simulator(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/sim/")
-
-
 def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
                upgrade: bool = True, worker: Worker | None = None) -> web.Application:
-    """Build the aiohttp app; resources open on startup and close on cleanup.
+    """Build the aiohttp app; what it runs starts on startup and stops on cleanup.
 
     `worker`: one of `serve --workers N`'s processes. All of them answer requests and keep
     a DingTalk Stream connection; only the first keeps the WeCom WebSocket (WeCom allows one
@@ -77,91 +84,82 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     app[CLOCK] = clock
     db = Database(config.database.url)
     app[DATABASE] = db
-    services = Services(db=db, directory=Directory(db.sessions), clock=clock,
+    directory = Directory(db.sessions, roster_ids=frozenset(
+        p.name for p, _ in config.enabled_platforms() if p.roster_ids))
+    services = Services(db=db, directory=directory, clock=clock,
                         files_dir=Path(config.storage.files_dir),
                         max_photo_bytes=config.storage.max_photo_bytes,
                         observe=metrics.observe_handler)
+    services.chat_routes.update({p.name: p.chat_route for p, _ in config.enabled_platforms() if p.chat_route})
     app[SERVICES] = services
+    lifecycle = app[LIFECYCLE] = Lifecycle()
 
-    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def database() -> AsyncIterator[None]:
         if upgrade:
             await db.upgrade()
         services.files_dir.mkdir(parents=True, exist_ok=True)
         await db.start()
-        await services.directory.load()
+        await directory.load()
         # everything loaded so far lives as long as the process: keep it out of the cyclic
         # GC's scans, which otherwise walk the whole roster on every full collection
         gc.collect()
         gc.freeze()
-        yield
-        await db.close()
+        try:
+            yield
+        finally:
+            await db.close()
 
-    async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def http_session() -> AsyncIterator[None]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
             app[HTTP] = session
             yield
 
-    async def dictionary_ctx(app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def dictionary() -> AsyncIterator[None]:
         # jieba's dictionary (~0.7 s) loads in a thread while the app serves: the first
         # reflection finds it ready, and no check-in waits behind it in the writer
         loading = asyncio.ensure_future(asyncio.to_thread(load_dictionary))
-        yield
-        await loading
+        try:
+            yield
+        finally:
+            await loading
 
-    app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(http_ctx)
-    app.cleanup_ctx.append(dictionary_ctx)
-    app.cleanup_ctx.append(metrics.publishing_ctx)
+    lifecycle.add(Within("database", database))
+    lifecycle.add(Within("http-session", http_session))
+    lifecycle.add(Within("dictionary", dictionary))
+    lifecycle.add(Within("metrics-publisher", metrics.publishing))
     if worker is not None:
-        app.cleanup_ctx.append(worker.orphan_ctx)
-    app[DOWNLOADER] = PhotoDownloader(services)
+        lifecycle.add(Within("orphan-watch", worker.orphan_watch))
 
-    async def downloads_ctx(app: web.Application) -> AsyncIterator[None]:
-        await app[DOWNLOADER].start()  # its first pass resumes downloads left pending
-        yield
-        await app[DOWNLOADER].stop()
+    board = Switchboard(handle=partial(dispatch, services), clock=clock, db=db, directory=directory,
+                        http=lambda: app[HTTP], max_body_bytes=config.server.max_body_bytes,
+                        max_photo_bytes=config.storage.max_photo_bytes, background=background,
+                        fetchers=services.fetchers, repliers=services.repliers,
+                        routes=services.routes)
+    for platform, settings in config.enabled_platforms():
+        platform.install(app, board, settings)
+    for service in board.services:
+        lifecycle.add(service)
 
-    if background:
-        app.cleanup_ctx.append(downloads_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view(metrics, db, clock))
-    if config.sim.enabled:  # `yanxiu demo`, or `[sim] enabled = true` on a loopback host
-        app[sim.SERVICES] = services
-        sim.add_routes(app)
-        app.router.add_get("/", to_simulator)
-    if config.dingtalk.enabled:  # callback route or Stream, fetcher, replier, send routes
-        from bot.platforms import dingtalk
-
-        # every worker its own Stream connection: DingTalk gives each push to one of an
-        # app's connections, so Stream mode spreads over the workers too
-        dingtalk.install(app, config, services, HTTP)
-    if config.wecom.enabled:  # /wecom/bot, /wecom/callback or WebSocket, fetcher, replier, webhook route
-        from bot.platforms import wecom
-
-        wecom.install(app, config, services, HTTP, long_connection=background)
-    from bot import dashboard, digest_charts  # /dashboard/…, /charts/…, 后台 links, charts
-
     dashboard.install(app, config, services)
-    digest_charts.install(app, config, services)
-    _install_scheduling(app, config, services, run=background)
-    return app
-
-
-def _install_scheduling(app: web.Application, config: Config, services: Services,
-                        *, run: bool = True) -> None:
-    """The outbox sender and the scheduler; started last, so every send route is registered."""
-    if config.sim.enabled:
-        services.routes.setdefault("sim", SimRoute(services.db, services.clock))
-    sender = app[SENDER] = Sender(services.db, services.routes, services.clock,
-                                  lease=Lease(services.db, "outbox", services.clock))
+    charts = digest_charts.install(app, config, services)
+    sender = app[SENDER] = Sender(db, services.routes, clock, lease=Lease(db, "outbox", clock))
     scheduler = app[SCHEDULER] = Scheduler(services, sender=sender)
+    downloader = app[DOWNLOADER] = PhotoDownloader(services)
+    if background:
+        lifecycle.add(downloader)  # its first pass resumes downloads left pending
+        lifecycle.add(charts)
+        lifecycle.add(sender)
+        lifecycle.add(scheduler)
 
-    async def scheduling_ctx(app: web.Application) -> AsyncIterator[None]:
-        await sender.start()
-        await scheduler.start()
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        await lifecycle.start()
         yield
-        await scheduler.stop()
-        await sender.stop()
+        await lifecycle.stop()
 
-    if run:
-        app.cleanup_ctx.append(scheduling_ctx)
+    app.cleanup_ctx.append(run)
+    return app

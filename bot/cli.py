@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import MAX_WORKERS, Config, ConfigError, config_from_mapping, load_config
+from platforms import PLATFORMS
 
 log = logging.getLogger("yanxiu")
 DEFAULT_CONFIG = "./config.toml"
@@ -217,11 +218,8 @@ def cmd_group_bind(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.secret and not args.webhook:
         raise CliError("--secret needs --webhook")
-    route_kind = None
-    if args.webhook:
-        route_kind = "dingtalk_robot" if args.platform == "dingtalk" else "wecom_webhook"
-    elif args.platform == "dingtalk":
-        route_kind = "dingtalk_openapi"
+    platform = next(p for p in PLATFORMS if p.name == args.platform)
+    route_kind = platform.bind_route(bool(args.webhook)) if platform.bind_route else None
 
     async def run(db: Any) -> str:
         async with db.sessions() as s, s.begin():
@@ -434,8 +432,8 @@ def _demo_in(folder: Path, port: int, hint: str) -> int:
     """Seed a fresh demo database in `folder` and serve it with the simulator on `port`."""
     from bot.app import create_app
     from bot.demo import SCHOOLS, demo_plan_toml, demo_roster
-    from bot.platforms.sim import group_conversation
     from kernel.plan import plan_from_text
+    from platforms.sim.chat import group_conversation
     from storage.queries.groups import bind_group, school_by_code
     from storage.queries.roster import apply_roster
     from storage.queries.terms import save_plan
@@ -522,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = sub.add_parser("group", help="chat groups").add_subparsers(dest="group_command", required=True)
     bind = group.add_parser("bind", parents=[common], help="register a school's chat group and its send route")
     bind.add_argument("--school", required=True)
-    bind.add_argument("--platform", required=True, choices=["dingtalk", "wecom"])
+    bind.add_argument("--platform", required=True, choices=[p.name for p in PLATFORMS if p.bind_route])
     bind.add_argument("--conversation-id", required=True)
     bind.add_argument("--webhook")
     bind.add_argument("--secret")

@@ -22,7 +22,6 @@ from aiohttp import web
 from bot.config import Config
 from bot.dispatch import Services
 from bot.links import DashboardLinks
-from bot.web_assets import DASHBOARD_CSP, add_assets, page_headers
 from handlers.dashboard_views import district_view, school_view, teacher_view
 from kernel.links import DISTRICT, LinkGrant, LinkProblem, school_scope
 from kernel.records import SchoolInfo, TermInfo
@@ -30,6 +29,7 @@ from storage.chart_files import charts_dir, is_chart_name
 from storage.files import photo_path
 from storage.queries.dashboard import person_row, photo_owners, school_info_by_code
 from templates.render import render_text
+from templates.web_assets import DASHBOARD_CSP, add_assets, page_headers
 
 SERVICES = web.AppKey("dashboard_services", Services)
 ISSUER = web.AppKey("dashboard_issuer", DashboardLinks)

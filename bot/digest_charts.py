@@ -3,9 +3,10 @@
 The digest builders (bot.sends) are wrapped: the text drafts are returned untouched and at
 once, and for each group that got one and whose route can show an image, a chart row is
 queued afterwards under the send's ref plus `#chart` — once per (send, group), like the text:
-- `wecom_webhook`: an image message (the row's `image_path`; the route sends the picture);
-- `dingtalk_robot` / `dingtalk_openapi`: a markdown message embedding the chart by URL
-  (`<public_base_url>/charts/<sha>.png`), only when that URL is not a loopback address.
+- a route whose `charts` is "image" (WeCom's group webhook): an image message (the row's
+  `image_path`; the route sends the picture);
+- a route whose `charts` is "markdown" (DingTalk's): a markdown message embedding the chart by
+  URL (`<public_base_url>/charts/<sha>.png`), only when that URL is not a loopback address.
 Other routes (the simulator, a group without a route) get no chart.
 
 Drawing takes ~0.2 s a school, so it runs in a background task (figures read in its own
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from bot.sends import SEND_BUILDERS, Builder, Draft, SendContext, register_build
 from handlers.charts import district_chart, school_chart
 from handlers.digest import all_school_figures
 from kernel.figures import district_digest
+from kernel.outbound import SendRoute
 from kernel.records import TermInfo
 from storage.chart_files import ChartFile, save_chart
 from storage.db import Database
@@ -46,8 +48,6 @@ log = logging.getLogger(__name__)
 
 CHART_SUFFIX = "#chart"
 CHART_DELAY = timedelta(seconds=1)
-IMAGE_ROUTES = frozenset({"wecom_webhook"})
-MARKDOWN_ROUTES = frozenset({"dingtalk_robot", "dingtalk_openapi"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +76,19 @@ class DigestCharts:
     db: Database
     files_dir: Path
     public_base_url: str | None  # None: phones cannot reach it (no markdown charts)
+    routes: Mapping[str, SendRoute] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def mode(self, route_kind: str | None) -> str | None:
         """How a group on this route can be shown a chart: "image", "markdown", or None."""
-        if route_kind in IMAGE_ROUTES:
-            return "image"
-        if route_kind in MARKDOWN_ROUTES and self.public_base_url:
-            return "markdown"
-        return None
+        route = self.routes.get(route_kind) if route_kind else None
+        shown = getattr(route, "charts", None)
+        if shown == "markdown" and not self.public_base_url:
+            return None  # a phone cannot fetch a picture from a loopback address
+        return shown if shown in ("image", "markdown") else None
 
-    def start(self, job: ChartJob) -> None:
+    def begin(self, job: ChartJob) -> None:
+        """Draw and queue one send's charts in the background."""
         task = asyncio.create_task(self.run(job), name=f"digest-charts-{job.ref[:40]}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -95,6 +97,11 @@ class DigestCharts:
         """Wait for every chart under way (tests, shutdown)."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    name = "digest-charts"
+
+    async def start(self) -> None:
+        """Nothing to do until a digest is sent (the builders start the drawing)."""
 
     async def stop(self) -> None:
         for task in list(self.tasks):
@@ -204,7 +211,7 @@ def _wrap(previous: Builder, district: bool) -> Builder:
             try:
                 job = chart_job(ctx, drafts, charts, district)
                 if job is not None:
-                    charts.start(job)
+                    charts.begin(job)
             except Exception:  # never hold the digest back
                 log.exception("digest charts for %s %s not started", ctx.send.kind, ctx.send.ref)
         return drafts
@@ -223,13 +230,9 @@ def wrap_digest_builders() -> None:
 
 def install(app: web.Application, config: Config, services: Services) -> DigestCharts:
     """Charts for this app's digests: saved under files_dir, linked from public_base_url."""
-    charts = DigestCharts(services.db, services.files_dir, public_chart_base(config.server.public_base_url))
+    charts = DigestCharts(services.db, services.files_dir, public_chart_base(config.server.public_base_url),
+                          services.routes)
     app[CHARTS] = charts
     _APPS[services.directory] = charts
     wrap_digest_builders()
-
-    async def stop(app: web.Application) -> None:
-        await charts.stop()
-
-    app.on_shutdown.append(stop)
     return charts

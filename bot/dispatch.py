@@ -19,7 +19,7 @@ from handlers.context import Context
 from handlers.help import help_reply
 from handlers.registry import ROUTES, Route
 from kernel.links import LinkIssuer
-from kernel.messages import IncomingMessage, OutgoingText, Reply
+from kernel.messages import Dispatched, IncomingMessage, OutgoingText, Reply
 from kernel.outbound import ImageFetcher, Replier, SendRoute
 from kernel.router import parse_command
 from storage.db import Database
@@ -42,18 +42,13 @@ class Services:
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
     links: LinkIssuer | None = None  # set when this app serves the dashboard
+    chat_routes: dict[str, str] = field(default_factory=dict)  # platform → route for 绑定 in chat
     # filled by the platform adapters at start-up, keyed by platform / route kind
     fetchers: dict[str, ImageFetcher] = field(default_factory=dict)
     repliers: dict[str, Replier] = field(default_factory=dict)
     routes: dict[str, SendRoute] = field(default_factory=dict)
     # handler latency by verb, for /metrics (None in tools that do not serve)
     observe: Callable[[str, float], None] | None = None
-
-
-@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
-class Dispatched:
-    reply: OutgoingText | None
-    duplicate: bool
 
 
 def choose_route(ctx: Context) -> Route:
@@ -97,7 +92,8 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
                               (person.school_id if person else None))
     # by position, in field order (see bot/messages.py)
     ctx = Context(msg, command, services.clock(), person, group, school, term, directory,
-                  services.files_dir, services.max_photo_bytes, services.links)
+                  services.files_dir, services.max_photo_bytes, services.links,
+                  services.chat_routes.get(msg.platform))
     route = choose_route(ctx)
     ready: Reply | None = None
     if route.read_only:

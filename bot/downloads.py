@@ -51,6 +51,8 @@ def retry_delay(failed_attempts: int, first: timedelta = FIRST_DELAY,
 class PhotoDownloader:
     """Drains pending downloads in the background; `drain()` runs one full pass now."""
 
+    name = "photo-downloader"
+
     def __init__(self, services: Services, *, max_attempts: int = MAX_ATTEMPTS,
                  first_delay: timedelta = FIRST_DELAY, max_delay: timedelta = MAX_DELAY,
                  poll_seconds: float = 2.0, concurrency: int = 4, batch: int = 50) -> None:

@@ -131,8 +131,9 @@ class Metrics:
         self.lease = Gauge("yanxiu_lease_holder", "1 for the process holding each lease",
                            ["lease", "holder"], registry=self.registry)
 
-    async def publishing_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """cleanup_ctx: with several workers, publish this one's counts while it serves."""
+    @contextlib.asynccontextmanager
+    async def publishing(self) -> AsyncIterator[None]:
+        """While inside: with several workers, publish this one's counts once a second."""
         if self._all is None:
             yield
             return

@@ -83,6 +83,8 @@ class _Key:
 class Sender:
     """Owns the sending task; `notify()` after an enqueue wakes it at once."""
 
+    name = "outbox-sender"
+
     def __init__(self, db: Database, routes: Mapping[str, SendRoute], clock: Callable[[], datetime],
                  *, lease: Lease | None = None, poll_s: float = 1.0, batch: int = 200,
                  max_attempts: int = 8, backoff_s: float = 5.0, backoff_cap_s: float = 1800.0,

@@ -48,6 +48,8 @@ def ref_prefix(term: TermInfo) -> str:
 class Scheduler:
     """Owns the APScheduler instance, the lease and the plan's sends."""
 
+    name = "scheduler"
+
     def __init__(self, services: Services, *, sender: Sender | None = None,
                  lease: Lease | None = None, tick_s: float = TICK_S) -> None:
         self.services, self.db, self.clock = services, services.db, services.clock

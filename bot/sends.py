@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.outbound import Mention
 from kernel.plan import Plan, Send, session_occurrences
-from kernel.records import GroupInfo, PersonInfo, TermInfo
+from kernel.records import GroupInfo, TermInfo, mention_for
 from storage.directory import Directory
 from storage.queries.sched import people_owing
 from templates.render import render_text
@@ -69,12 +69,6 @@ def recipients(kind: str, groups: Sequence[GroupInfo]) -> list[GroupInfo]:
     """The district digest goes to district groups; every other send to the schools' groups."""
     district = kind in DISTRICT_KINDS
     return [g for g in groups if is_district_group(g) == district]
-
-
-def mention_for(person: PersonInfo, platform: str) -> Mention:
-    """A mention in the group's platform's identity space (none for the simulator)."""
-    userid = {"dingtalk": person.dingtalk_userid, "wecom": person.wecom_userid}.get(platform)
-    return Mention(name=person.name, userid=userid, mobile=person.mobile)
 
 
 # ---------------------------------------------------------------- theme announcement

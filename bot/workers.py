@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from aiohttp import web
-
 log = logging.getLogger(__name__)
 
 RESTART_AFTER_SECONDS = 10.0
@@ -55,8 +53,9 @@ class Worker:
         index, count, supervisor = ids.split("/")
         return cls(int(index), int(count), Path(folder), int(supervisor))
 
-    async def orphan_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """cleanup_ctx: stop (as on SIGTERM) once the supervisor has died, even by kill -9,
+    @contextlib.asynccontextmanager
+    async def orphan_watch(self) -> AsyncIterator[None]:
+        """While inside: stop (as on SIGTERM) once the supervisor has died, even by kill -9,
         instead of serving on as an orphan that holds the port."""
 
         async def watch() -> None:

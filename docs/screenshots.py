@@ -28,7 +28,7 @@ from bot.app import create_app  # noqa: E402
 from bot.config import config_from_mapping  # noqa: E402
 from bot.demo import SCHOOLS, demo_roster  # noqa: E402
 from bot.links import DashboardLinks  # noqa: E402
-from bot.platforms.sim import group_conversation  # noqa: E402
+from platforms.sim.chat import group_conversation  # noqa: E402
 from kernel.links import DISTRICT  # noqa: E402
 from kernel.plan import plan_from_text  # noqa: E402
 from storage.db import Database  # noqa: E402

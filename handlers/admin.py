@@ -55,9 +55,10 @@ async def handle_bind(ctx: Context, session: AsyncSession) -> Reply:
             return Reply("bind_taken", {"owner": owner})
         await ask(ctx, session, "rebind", {"platform": ctx.msg.platform,
                                            "conversation_id": ctx.msg.conversation_id,
-                                           "school_id": target})
+                                           "school_id": target, "route": ctx.chat_route})
         return Reply("bind_confirm", {"owner": owner, "school": school, "minutes": CONFIRM_MINUTES})
-    return await _bind(ctx, session, ctx.msg.platform, ctx.msg.conversation_id, school, None)
+    return await _bind(ctx, session, ctx.msg.platform, ctx.msg.conversation_id, school, None,
+                       ctx.chat_route)
 
 
 async def rebind(ctx: Context, session: AsyncSession, payload: dict[str, Any]) -> Reply:
@@ -72,14 +73,18 @@ async def rebind(ctx: Context, session: AsyncSession, payload: dict[str, Any]) -
     platform, conversation = str(payload["platform"]), str(payload["conversation_id"])
     group = await ctx.directory.group(platform, conversation)
     previous = ctx.directory.school(group.school_id) if group is not None else None
-    return await _bind(ctx, session, platform, conversation, school, previous)
+    route = payload.get("route")
+    return await _bind(ctx, session, platform, conversation, school, previous,
+                       str(route) if route else None)
 
 
 async def _bind(ctx: Context, session: AsyncSession, platform: str, conversation_id: str,
-                school: SchoolInfo | None, previous: SchoolInfo | None) -> Reply:
-    """Store the binding (school None = the district's group) and refresh the cache after commit."""
+                school: SchoolInfo | None, previous: SchoolInfo | None, route: str | None) -> Reply:
+    """Store the binding (school None = the district's group) and refresh the cache after commit.
+    `route`: the send route the platform gives a group bound in chat (a stored one is kept)."""
     await bind_group(session, platform=platform, conversation_id=conversation_id,
-                     school_id=school.id if school is not None else None, now=ctx.now)
+                     school_id=school.id if school is not None else None, now=ctx.now,
+                     route_kind=route)
     ctx.after_commit.append(ctx.directory.load)
     if school is None:
         return Reply("bind_district_ok", {"previous": previous})

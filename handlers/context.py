@@ -32,6 +32,7 @@ class Context:
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
     links: LinkIssuer | None = None  # the dashboard's, when this app serves it
+    chat_route: str | None = None  # the send route a group of this platform gets when bound in chat
     # work to do once the transaction has committed (e.g. refresh the directory cache)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

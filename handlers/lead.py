@@ -20,7 +20,7 @@ from kernel.figures import MemberProgress
 from kernel.hours import TaskStatus, task_done
 from kernel.messages import Reply
 from kernel.outbound import Mention
-from kernel.records import SchoolInfo
+from kernel.records import SchoolInfo, mention_for
 from storage.directory import Directory
 from storage.queries.outbox import enqueue
 from templates.render import render_text
@@ -135,10 +135,12 @@ def who_owes(members: tuple[MemberProgress, ...], now: datetime, tz: ZoneInfo) -
     return found
 
 
-def mention_for(member: Any, platform: str) -> Mention:
-    """How a group on `platform` can @ this member (its platform's userid; the simulator shows names)."""
-    userid = {"dingtalk": member.dingtalk_userid, "wecom": member.wecom_userid}.get(platform)
-    return Mention(name=member.name, userid=userid, mobile=member.mobile)
+def mention_of(ctx: Context, member: Any, platform: str) -> Mention:
+    """A member @-mentioned by their id on the group's platform (by name when unknown)."""
+    person = ctx.directory.person_by_id(member.id)
+    if person is None:
+        return Mention(name=member.name, mobile=member.mobile)
+    return mention_for(person, platform)
 
 
 def nudge_ref(school: SchoolInfo, now: datetime) -> str:
@@ -167,7 +169,7 @@ async def handle_nudge(ctx: Context, session: AsyncSession) -> Reply:
     ref = nudge_ref(school, ctx.now)
     created = 0
     for group in groups:
-        mentions = [mention_for(o.member, group.platform) for o in owing]
+        mentions = [mention_of(ctx, o.member, group.platform) for o in owing]
         created += await enqueue(session, kind="nudge", ref=ref, group_id=group.id, text=text,
                                  now=ctx.now, title="研修提醒", mentions=mentions)
     return Reply("nudge_queued", {"school": school, "count": len(owing), "groups": len(groups),

@@ -38,8 +38,8 @@ class ImageRef:
 class IncomingMessage:
     """One chat message, already verified and parsed by its platform adapter.
 
-    `platform` is the identity space of `sender_id`: "dingtalk" (staff userid),
-    "wecom" (userid) or "sim" (roster person id, used by the local simulator).
+    `platform` is the identity space of `sender_id` (a platform's name, platforms.PLATFORMS):
+    its user id there, or for the simulator the roster person id.
     """
 
     platform: str
@@ -77,3 +77,12 @@ class OutgoingText:
     markdown: bool = False
     title: str = ""
     mentions: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)  # not frozen: built once per message (see above)
+class Dispatched:
+    """What became of one message: the reply to give (None: nothing now) and whether the
+    platform had delivered it before (a redelivery gets the first reply again, or none)."""
+
+    reply: OutgoingText | None
+    duplicate: bool

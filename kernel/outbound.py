@@ -1,7 +1,7 @@
 """The boundary between proactive sending and the platforms.
 
-The outbox stores an `OutboundMessage`'s parts; a `SendRoute` per route kind (sim,
-dingtalk_robot, dingtalk_openapi, wecom_webhook) turns it into a platform request and
+The outbox stores an `OutboundMessage`'s parts; a `SendRoute` per route kind (each platform
+registers its own) turns it into a platform request and
 answers with a `SendOutcome` the sender can act on. `ImageFetcher` and `Replier` are how
 the photo downloader reaches a platform without knowing its wire format.
 """
@@ -56,6 +56,7 @@ class SendRoute(Protocol):
 
     kind: str
     per_minute: int  # the platform's limit per robot/webhook
+    # optional `charts`: "image" (it sends a picture) or "markdown" (it embeds one by URL)
 
     def rate_key(self, msg: OutboundMessage) -> str:
         """Messages sharing a key share one rate limit (e.g. one custom robot's webhook)."""

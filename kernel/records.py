@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from kernel.outbound import Mention
 from kernel.plan import Occurrence, Plan
 
 
@@ -17,9 +18,17 @@ class PersonInfo:
     name: str
     role: str
     school_id: int | None
-    dingtalk_userid: str | None
-    wecom_userid: str | None
+    ids: tuple[tuple[str, str], ...]  # (platform, user id) for each platform they are on
     mobile: str | None
+
+    def id_on(self, platform: str) -> str | None:
+        """Their user id on `platform`, if they have one there."""
+        return next((user for where, user in self.ids if where == platform), None)
+
+
+def mention_for(person: PersonInfo, platform: str) -> Mention:
+    """How a group on `platform` can @ this person: their user id there (none: by name)."""
+    return Mention(name=person.name, userid=person.id_on(platform), mobile=person.mobile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +90,6 @@ class MemberRow(NamedTuple):
     school_id: int
     name: str
     role: str
-    dingtalk_userid: str | None
-    wecom_userid: str | None
     mobile: str | None
 
 

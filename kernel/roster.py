@@ -27,6 +27,8 @@ ROLES = {
     "district_admin": "district_admin", "区管理员": "district_admin", "管理员": "district_admin",
 }
 MOBILE = re.compile(r"^1\d{10}$")
+# the roster file's user-id columns (SPEC §10) and the platform whose identity each one is
+IDENTITY_COLUMNS = {"dingtalk": "dingtalk_userid", "wecom": "wecom_userid"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,11 @@ class RosterRow:
     mobile: str | None
     subject: str | None
     stage: str | None
+
+    def identities(self) -> tuple[tuple[str, str], ...]:
+        """(platform, user id) for every platform column this row fills."""
+        return tuple((platform, user) for platform, column in IDENTITY_COLUMNS.items()
+                     if (user := getattr(self, column)))
 
 
 @dataclass(frozen=True, slots=True)

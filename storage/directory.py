@@ -23,8 +23,11 @@ MISS_TTL_SECONDS = 10.0
 
 
 class Directory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
+                 roster_ids: frozenset[str] = frozenset()) -> None:
+        """`roster_ids`: the platforms whose user ids are roster person ids (the simulator)."""
         self._sessions = sessions
+        self._roster_ids = roster_ids
         self._people: dict[tuple[str, str], PersonInfo] = {}
         self._people_by_id: dict[int, PersonInfo] = {}
         self._groups: dict[tuple[str, str], GroupInfo] = {}
@@ -57,11 +60,10 @@ class Directory:
         self._loaded = True
 
     def _index_person(self, p: PersonInfo) -> None:
-        self._people[("sim", str(p.id))] = p
-        if p.dingtalk_userid:
-            self._people[("dingtalk", p.dingtalk_userid)] = p
-        if p.wecom_userid:
-            self._people[("wecom", p.wecom_userid)] = p
+        for platform in self._roster_ids:
+            self._people[(platform, str(p.id))] = p
+        for key in p.ids:
+            self._people[key] = p
 
     async def _ensure(self) -> None:
         if not self._loaded:
@@ -99,7 +101,9 @@ class Directory:
 
     async def _person_from_db(self, platform: str, sender_id: str) -> PersonInfo | None:
         async with self._sessions() as s:
-            return await q.person_by_platform_id(s, platform, sender_id)
+            if platform in self._roster_ids:
+                return await q.person_by_id(s, int(sender_id)) if sender_id.isdigit() else None
+            return await q.person_by_identity(s, platform, sender_id)
 
     async def _group_from_db(self, platform: str, conversation_id: str) -> GroupInfo | None:
         async with self._sessions() as s:

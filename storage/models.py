@@ -67,11 +67,18 @@ class Person(Base):
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))  # teacher | school_lead | district_admin
-    dingtalk_userid: Mapped[str | None] = mapped_column(String(100), unique=True)
-    wecom_userid: Mapped[str | None] = mapped_column(String(100), unique=True)
     mobile: Mapped[str | None] = mapped_column(String(30))
     subject: Mapped[str | None] = mapped_column(String(50))
     stage: Mapped[str | None] = mapped_column(String(50))
+
+
+class Identity(Base):
+    """Who a platform's user id is: one person per (platform, user id), whatever the platform."""
+
+    __tablename__ = "identity"
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
 
 
 class ChatGroup(Base):
@@ -82,7 +89,7 @@ class ChatGroup(Base):
     conversation_id: Mapped[str] = mapped_column(String(200))
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     title: Mapped[str | None] = mapped_column(String(200))
-    # proactive-send route: sim | dingtalk_openapi | dingtalk_robot | wecom_webhook | None
+    # proactive-send route kind (a platform's SendRoute.kind), or None: replies only
     route_kind: Mapped[str | None] = mapped_column(String(30))
     route_url: Mapped[str | None] = mapped_column(Text)
     route_secret: Mapped[str | None] = mapped_column(Text)

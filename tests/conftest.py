@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config, config_from_mapping
-from bot.platforms.sim import group_conversation
 from kernel.plan import plan_from_text
 from kernel.roster import load_roster
+from platforms.sim.chat import group_conversation
 from storage.db import Database
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.roster import apply_roster

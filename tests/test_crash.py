@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bench.checkin_burst import build_requests, write_plan, write_roster
 from bench.loadgen import Request
 from storage.db import Database
-from storage.models import Checkin, Inbound, Person
+from storage.models import Checkin, Identity, Inbound
 from tests.serve_proc import ServeProcess, msg_id_of, post_checkin, seed
 
 TEACHERS = 600
@@ -85,8 +85,8 @@ async def totals(db_url: str) -> tuple[int, int, int]:
         async with db.sessions() as s:
             rows = await s.scalar(select(func.count()).select_from(Checkin).where(Checkin.msg_id.like("msgBENCH%")))
             people = await s.scalar(select(func.count(func.distinct(Checkin.person_id)))
-                                    .join(Person, Person.id == Checkin.person_id)
-                                    .where(Person.dingtalk_userid.like("bt-%")))
+                                    .join(Identity, Identity.person_id == Checkin.person_id)
+                                    .where(Identity.platform == "dingtalk", Identity.user_id.like("bt-%")))
             inbound = await s.scalar(select(func.count()).select_from(Inbound)
                                      .where(Inbound.msg_id.like("msgBENCH%")))
             return rows, people, inbound

@@ -18,6 +18,8 @@ from bot.app import SCHEDULER, SENDER, create_app
 from bot.config import Config, ServerConfig
 from bot.digest_charts import CHART_SUFFIX, CHARTS, public_chart_base
 from handlers.charts import SCHOOL_SIZE, district_size
+from kernel.settings import Secret
+from platforms.dingtalk.settings import DingTalkConfig
 from storage.db import Database
 from storage.models import ChatGroup, Outbox
 from storage.queries.groups import bind_group, school_by_code
@@ -41,7 +43,11 @@ async def fake_wecom(aiohttp_server: Any) -> FakeWeCom:
 @pytest.fixture
 def chart_config(tmp_path: Path, db_url: str, fake_wecom: FakeWeCom) -> Config:
     cfg = wecom_config(tmp_path, db_url, fake_wecom.base)
-    return dataclasses.replace(cfg, server=ServerConfig(public_base_url="https://yanxiu.example.org"))
+    # LX002's group is a DingTalk robot's: DingTalk is on too (its sends go nowhere reachable)
+    dingtalk = DingTalkConfig(enabled=True, app_secret=Secret("chart-test"), api_base="https://api.invalid",
+                              oapi_base="https://oapi.invalid")
+    return dataclasses.replace(cfg, server=ServerConfig(public_base_url="https://yanxiu.example.org"),
+                               platforms={**cfg.platforms, "dingtalk": dingtalk})
 
 
 @pytest.fixture

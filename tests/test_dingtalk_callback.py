@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
 from bot.config import ConfigError, config_from_mapping
-from bot.platforms import dingtalk_wire as wire
+from platforms.dingtalk import wire as wire
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count

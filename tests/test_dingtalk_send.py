@@ -14,12 +14,12 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.config import Secret
-from bot.platforms import dingtalk_wire as wire
-from bot.platforms.dingtalk_api import DingTalkApi, DingTalkImageFetcher, SessionWebhookReplier
-from bot.platforms.dingtalk_send import CustomRobotRoute, OpenApiGroupRoute
 from kernel.messages import ImageRef, OutgoingText
 from kernel.outbound import FetchError, Mention, OutboundMessage, SendOutcome
+from kernel.settings import Secret
+from platforms.dingtalk import wire as wire
+from platforms.dingtalk.api import DingTalkApi, DingTalkImageFetcher, SessionWebhookReplier
+from platforms.dingtalk.send import CustomRobotRoute, OpenApiGroupRoute
 from storage.models import ChatGroup, Outbox
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.outbox import enqueue

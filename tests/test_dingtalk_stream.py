@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
-from bot.platforms import dingtalk_stream
+from platforms.dingtalk import stream as dingtalk_stream
 from storage.models import Checkin, Inbound
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count
@@ -73,9 +73,9 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> list[dingtalk_stream.StreamClien
     made: list[dingtalk_stream.StreamClient] = []
 
     class Recorded(dingtalk_stream.StreamClient):
-        def start(self) -> None:
+        async def start(self) -> None:
             made.append(self)
-            super().start()
+            await super().start()
 
     monkeypatch.setattr(dingtalk_stream, "StreamClient", Recorded)
     monkeypatch.setattr(dingtalk_stream, "RETRY_AFTER_OPEN_FAILURE_S", OPEN_FAILURE)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.platforms import dingtalk_results as dr
-from bot.platforms import dingtalk_wire as dw
 from kernel.messages import ImageRef, IncomingMessage
+from platforms.dingtalk import results as dr
+from platforms.dingtalk import wire as dw
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms" / "dingtalk"
 NOW = datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC)

@@ -5,16 +5,17 @@ stale, the active term's periodic check)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from bot.platforms.sim import group_conversation
 from kernel.roster import RosterRow
+from platforms.sim.chat import group_conversation
 from storage import directory as directory_module
 from storage.db import Database
 from storage.directory import MISS_TTL_SECONDS, TERM_CHECK_SECONDS, Directory
-from storage.models import Person, Term
+from storage.models import Identity, Person, Term
 from storage.queries.directory import directory_version
 from storage.queries.groups import bind_group
 from storage.queries.roster import apply_roster
@@ -39,7 +40,7 @@ def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
 
 @pytest.fixture
 async def directory(seeded: Database, monotonic: Monotonic) -> Directory:
-    d = Directory(seeded.sessions)
+    d = Directory(seeded.sessions, roster_ids=frozenset({"sim"}))  # the simulator: roster ids
     await d.load()
     return d
 
@@ -55,6 +56,14 @@ async def test_a_cached_teacher_in_a_bound_group_is_answered_without_a_query(dir
     assert in_group[1].school_id == person.school_id
 
 
+async def add_person(session: Any, name: str, dingtalk_id: str) -> None:
+    """Someone added to the roster by another process, with their DingTalk identity."""
+    person = Person(name=name, role="teacher")
+    session.add(person)
+    await session.flush()
+    session.add(Identity(platform="dingtalk", user_id=dingtalk_id, person_id=person.id))
+
+
 async def test_nothing_is_answered_before_the_first_load(seeded: Database) -> None:
     assert Directory(seeded.sessions).cached("dingtalk", "dt-zhangming", None) is None
 
@@ -63,7 +72,7 @@ async def test_someone_added_after_the_load_is_looked_up_then_cached(
         directory: Directory, seeded: Database) -> None:
     assert directory.cached("dingtalk", "dt-newcomer", None) is None  # not a known miss yet
     async with seeded.sessions() as s, s.begin():
-        s.add(Person(name="新老师", role="teacher", dingtalk_userid="dt-newcomer"))
+        await add_person(s, "新老师", "dt-newcomer")
     person = await directory.person("dingtalk", "dt-newcomer")
     assert person is not None and person.name == "新老师"
     found = directory.cached("dingtalk", "dt-newcomer", None)
@@ -77,7 +86,7 @@ async def test_a_miss_is_answered_until_it_goes_stale(
     assert await directory.group("dingtalk", "cid-unbound") is None
     assert directory.cached("dingtalk", "dt-zhangming", "cid-unbound") is not None
     async with seeded.sessions() as s, s.begin():
-        s.add(Person(name="后来者", role="teacher", dingtalk_userid="dt-stranger"))
+        await add_person(s, "后来者", "dt-stranger")
     monotonic.now += MISS_TTL_SECONDS + 1
     assert directory.cached("dingtalk", "dt-stranger", None) is None
     assert directory.cached("dingtalk", "dt-zhangming", "cid-unbound") is None

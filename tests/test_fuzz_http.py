@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.config import config_from_mapping
-from bot.platforms import dingtalk_wire
-from bot.platforms.wecom_crypto import WeComCrypto
+from platforms.dingtalk import wire as dingtalk_wire
+from platforms.wecom.crypto import WeComCrypto
 from storage.models import Checkin, Inbound
 from tests.conftest import FIXTURES, FakeClock
 from tests.wecom_fake import AES_KEY, CORP_ID, TOKEN, Signer, app_text_xml

@@ -98,7 +98,7 @@ async def test_the_handlers_refuse_on_their_own_too(seeded, known, tmp_path) -> 
     from storage.directory import Directory
     from storage.queries.directory import active_term
 
-    directory = Directory(seeded.sessions)
+    directory = Directory(seeded.sessions, roster_ids=frozenset({"sim"}))  # the simulator: roster ids
     await directory.load()
     teacher = await directory.person("sim", str(known["张明"]))
     async with seeded.sessions() as s:

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 
 from bot.lease import Lease
 from bot.outbox import Sender
-from bot.platforms.sim_route import SimRoute
 from kernel.outbound import OK, Mention, OutboundMessage, SendOutcome
 from kernel.textsplit import split_text
+from platforms.sim.route import SimRoute
 from storage.db import Database
 from storage.models import ChatGroup, Outbox, SimMessage
 from storage.queries.outbox import enqueue, enqueue_split

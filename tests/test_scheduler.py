@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from bot.app import SCHEDULER, SENDER, create_app
 from bot.config import Config
-from bot.sends import SEND_BUILDERS, Draft, SendContext, build_deadline_reminder, mention_for
+from bot.sends import SEND_BUILDERS, Draft, SendContext, build_deadline_reminder
 from kernel.outbound import Mention
 from kernel.plan import Send, plan_from_text, plan_show_json
-from kernel.records import PersonInfo
+from kernel.records import PersonInfo, mention_for
 from storage.db import Database
 from storage.models import ChatGroup, Outbox, Person, Photo, SimMessage, Submission, Task
 from storage.queries.groups import bind_group, school_by_code
@@ -267,7 +267,8 @@ async def test_a_deadline_reminder_mentions_only_who_still_owes(
 
 
 def test_a_mention_uses_the_groups_platform_identity() -> None:
-    person = PersonInfo(1, "张明", "teacher", 1, "dt-zhangming", "wx-zhangming", "13800000002")
+    person = PersonInfo(1, "张明", "teacher", 1, (("dingtalk", "dt-zhangming"), ("wecom", "wx-zhangming")),
+                        "13800000002")
     assert mention_for(person, "dingtalk") == Mention("张明", "dt-zhangming", "13800000002")
     assert mention_for(person, "wecom").userid == "wx-zhangming"
     assert mention_for(person, "sim").userid is None

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.checkin_burst import build_requests, write_roster
-from bot.platforms.sim import group_conversation
+from platforms.sim.chat import group_conversation
 from storage.db import Database
 from storage.models import Checkin, Inbound, Outbox, SchedulerLease, SimMessage
 from storage.queries.groups import bind_group, school_by_code

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
-from bot.platforms import wecom_wire as wire
-from bot.platforms.wecom import ADAPTER
 from kernel.messages import ImageRef
 from kernel.outbound import FetchError
+from platforms.wecom import wire as wire
+from platforms.wecom.adapter import ADAPTER
 from storage.models import Checkin, Inbound, PendingDownload
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
-from bot.platforms import wecom_wire as wire
-from bot.platforms.wecom import ADAPTER
-from bot.platforms.wecom_crypto import WeComCrypto
 from kernel.messages import OutgoingText
+from platforms.wecom import wire as wire
+from platforms.wecom.adapter import ADAPTER
+from platforms.wecom.crypto import WeComCrypto
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count

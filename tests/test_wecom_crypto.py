@@ -1,4 +1,4 @@
-"""Tests for bot.platforms.wecom_crypto against the shared worked vector and wechatpy 1.8.18."""
+"""Tests for platforms.wecom.crypto against the shared worked vector and wechatpy 1.8.18."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
-from bot.platforms.wecom_crypto import (
+from platforms.wecom.crypto import (
     CryptoError,
     WeComCrypto,
     decrypt_media,

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.outbox import Sender
-from bot.platforms.wecom_webhook import WeComWebhookRoute
 from kernel.outbound import Mention, OutboundMessage
+from platforms.wecom.webhook import WeComWebhookRoute
 from storage.models import Outbox
 from storage.queries.groups import bind_group, school_by_code
 from storage.queries.outbox import enqueue

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.app import DOWNLOADER, create_app
-from bot.platforms.wecom import ADAPTER
 from kernel.messages import OutgoingText
+from platforms.wecom.adapter import ADAPTER
 from storage.models import Checkin, Inbound, PendingDownload, Photo
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count

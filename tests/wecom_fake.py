@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.config import Config, config_from_mapping
-from bot.platforms.wecom_crypto import WeComCrypto
+from platforms.wecom.crypto import WeComCrypto
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "platforms"
 WX = FIXTURES / "wecom"

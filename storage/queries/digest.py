@@ -117,8 +117,8 @@ async def _people_and_checkins(session: AsyncSession, rec: DigestRecords,
         school_q = school_q.where(SCHOOL.c.id == school_id)
     rec.schools = [SchoolRow(*row) for row in (await session.execute(school_q)).all()]
     person = PERSON.c
-    member_q = select(person.id, person.school_id, person.name, person.role, person.dingtalk_userid,
-                      person.wecom_userid, person.mobile).where(person.role.in_(MEMBER_ROLES))
+    member_q = select(person.id, person.school_id, person.name, person.role, person.mobile
+                      ).where(person.role.in_(MEMBER_ROLES))
     member_q = member_q.where((person.school_id + 0).is_not(None) if district else person.school_id == school_id)
     rec.members = sorted((MemberRow(*row) for row in (await session.execute(member_q)).all()),
                          key=lambda m: (m.school_id, m.id))

@@ -12,11 +12,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.plan import Occurrence, plan_from_text
 from kernel.records import GroupInfo, OccurrenceInfo, PersonInfo, SchoolInfo, TermInfo
-from storage.models import ChangeStamp, ChatGroup, Person, School, SessionOccurrence, Task, Term
+from storage.models import (
+    ChangeStamp,
+    ChatGroup,
+    Identity,
+    Person,
+    School,
+    SessionOccurrence,
+    Task,
+    Term,
+)
 
 
-def person_info(p: Person) -> PersonInfo:
-    return PersonInfo(p.id, p.name, p.role, p.school_id, p.dingtalk_userid, p.wecom_userid, p.mobile)
+def person_info(p: Person, ids: tuple[tuple[str, str], ...]) -> PersonInfo:
+    return PersonInfo(p.id, p.name, p.role, p.school_id, ids, p.mobile)
+
+
+async def identities_of(session: AsyncSession, person_ids: list[int] | None = None
+                        ) -> dict[int, tuple[tuple[str, str], ...]]:
+    """person id → their (platform, user id)s: of everyone, or of the people asked about."""
+    stmt = select(Identity.person_id, Identity.platform, Identity.user_id)
+    if person_ids is not None:
+        stmt = stmt.where(Identity.person_id.in_(person_ids))
+    found: dict[int, list[tuple[str, str]]] = {}
+    for person_id, platform, user_id in (await session.execute(stmt.order_by(Identity.platform))).all():
+        found.setdefault(person_id, []).append((platform, user_id))
+    return {pid: tuple(ids) for pid, ids in found.items()}
 
 
 def group_info(g: ChatGroup) -> GroupInfo:
@@ -24,20 +45,22 @@ def group_info(g: ChatGroup) -> GroupInfo:
 
 
 async def all_people(session: AsyncSession) -> list[PersonInfo]:
-    return [person_info(p) for p in (await session.scalars(select(Person))).all()]
+    ids = await identities_of(session)
+    return [person_info(p, ids.get(p.id, ())) for p in (await session.scalars(select(Person))).all()]
 
 
-async def person_by_platform_id(session: AsyncSession, platform: str, sender_id: str) -> PersonInfo | None:
-    if platform == "dingtalk":
-        cond = Person.dingtalk_userid == sender_id
-    elif platform == "wecom":
-        cond = Person.wecom_userid == sender_id
-    elif platform == "sim" and sender_id.isdigit():
-        cond = Person.id == int(sender_id)
-    else:
+async def person_by_identity(session: AsyncSession, platform: str, user_id: str) -> PersonInfo | None:
+    """Whoever `user_id` is on `platform`, by the identity table."""
+    person_id = await session.scalar(select(Identity.person_id).where(
+        Identity.platform == platform, Identity.user_id == user_id))
+    return await person_by_id(session, person_id) if person_id is not None else None
+
+
+async def person_by_id(session: AsyncSession, person_id: int) -> PersonInfo | None:
+    p = await session.get(Person, person_id)
+    if p is None:
         return None
-    p = await session.scalar(select(Person).where(cond))
-    return person_info(p) if p else None
+    return person_info(p, (await identities_of(session, [p.id])).get(p.id, ()))
 
 
 async def all_schools(session: AsyncSession) -> list[SchoolInfo]:

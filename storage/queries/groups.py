@@ -25,8 +25,6 @@ async def bind_group(session: AsyncSession, *, platform: str, conversation_id: s
         group.title = title
     if route_kind:
         group.route_kind, group.route_url, group.route_secret = route_kind, route_url, route_secret
-    elif group.route_kind is None:
-        group.route_kind = "sim" if platform == "sim" else None
     await session.flush()
     await directory_changed(session)
     return group

@@ -1,4 +1,9 @@
-"""Applying a parsed roster: idempotent upserts of schools and people."""
+"""Applying a parsed roster: idempotent upserts of schools, people and their identities.
+
+A row is matched to a person by any of its (platform, user id)s; a row whose ids belong to
+two different people is rejected. A person has one id per platform: a row that brings
+another one for a platform replaces it; a platform the row leaves empty keeps its id.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.roster import RejectedRow, RosterRow
-from storage.models import Person, School
+from kernel.roster import IDENTITY_COLUMNS, RejectedRow, RosterRow
+from storage.models import Identity, Person, School
 from storage.queries.directory import directory_changed
 
-PERSON_FIELDS = ("name", "role", "dingtalk_userid", "wecom_userid", "mobile", "subject", "stage")
+PERSON_FIELDS = ("name", "role", "mobile", "subject", "stage")
 
 
 @dataclass
@@ -27,9 +32,10 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
     result = ImportResult()
     renamed = False
     schools = {s.code: s for s in (await session.scalars(select(School))).all()}
-    people = (await session.scalars(select(Person))).all()
-    by_ding = {p.dingtalk_userid: p for p in people if p.dingtalk_userid}
-    by_wecom = {p.wecom_userid: p for p in people if p.wecom_userid}
+    people = {p.id: p for p in (await session.scalars(select(Person))).all()}
+    identities = (await session.scalars(select(Identity))).all()
+    owner = {(i.platform, i.user_id): i.person_id for i in identities}
+    held = {(i.person_id, i.platform): i for i in identities}  # each person's id per platform
     for row in rows:
         school_id = None
         if row.school_code:
@@ -43,19 +49,20 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
                 school.name = row.school_name
                 renamed = True
             school_id = school.id
-        a = by_ding.get(row.dingtalk_userid) if row.dingtalk_userid else None
-        b = by_wecom.get(row.wecom_userid) if row.wecom_userid else None
-        if a is not None and b is not None and a is not b:
-            result.rejected.append(RejectedRow(
-                row.line, "dingtalk_userid and wecom_userid belong to two different people"))
+        ids = row.identities()
+        matched = {owner[key] for key in ids if key in owner}
+        if len(matched) > 1:
+            columns = " and ".join(IDENTITY_COLUMNS[platform] for platform, _ in ids)
+            result.rejected.append(RejectedRow(row.line, f"{columns} belong to two different people"))
             continue
-        person = a or b
+        person = people[matched.pop()] if matched else None
         wanted = {f: getattr(row, f) for f in PERSON_FIELDS} | {"school_id": school_id}
+        new_ids = [key for key in ids if key not in owner]
         if person is None:
             person = Person(**wanted)
             session.add(person)
             result.added += 1
-        elif any(getattr(person, k) != v for k, v in wanted.items()):
+        elif any(getattr(person, k) != v for k, v in wanted.items()) or new_ids:
             for k, v in wanted.items():
                 setattr(person, k, v)
             result.updated += 1
@@ -63,10 +70,18 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
             result.unchanged += 1
             continue
         await session.flush()
-        if person.dingtalk_userid:
-            by_ding[person.dingtalk_userid] = person
-        if person.wecom_userid:
-            by_wecom[person.wecom_userid] = person
+        people[person.id] = person
+        for platform, user_id in new_ids:
+            replaced = held.pop((person.id, platform), None)
+            if replaced is not None:
+                owner.pop((platform, replaced.user_id), None)
+                await session.delete(replaced)
+                await session.flush()
+            identity = Identity(platform=platform, user_id=user_id, person_id=person.id)
+            session.add(identity)
+            owner[(platform, user_id)] = person.id
+            held[(person.id, platform)] = identity
+        await session.flush()
     if result.added or result.updated or renamed:
         await directory_changed(session)
     return result

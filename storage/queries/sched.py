@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.records import GroupInfo, PersonInfo
 from storage.models import ChatGroup, Person, Photo, Submission
-from storage.queries.directory import group_info, person_info
+from storage.queries.directory import group_info, identities_of, person_info
 
 MEMBER_ROLES = ("teacher", "school_lead")  # the people a school's tasks are about
 
@@ -33,10 +33,12 @@ async def people_owing(session: AsyncSession, *, task_id: int, kind: str, min_ph
         stmt = (select(Person).outerjoin(Photo, and_(Photo.person_id == Person.id, Photo.task_id == task_id))
                 .where(members).group_by(Person.id)
                 .having(func.count(Photo.id) < (min_photos or 1)))
+    people = (await session.scalars(stmt.order_by(Person.id))).all()
+    ids = await identities_of(session, [p.id for p in people])
     owing: dict[int, list[PersonInfo]] = {}
-    for person in (await session.scalars(stmt.order_by(Person.id))).all():
+    for person in people:
         assert person.school_id is not None
-        owing.setdefault(person.school_id, []).append(person_info(person))
+        owing.setdefault(person.school_id, []).append(person_info(person, ids.get(person.id, ())))
     return owing
 
 

@@ -17,11 +17,11 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from bot.dispatch import Services
-from bot.platforms import dingtalk_frames as frames
-from bot.platforms.dingtalk import handle_robot_message
-from bot.platforms.dingtalk_api import DingTalkApi, SessionWebhookReplier
 from kernel.outbound import SendOutcome
+from platforms.base import Switchboard
+from platforms.dingtalk import frames
+from platforms.dingtalk.api import DingTalkApi, SessionWebhookReplier
+from platforms.dingtalk.inbound import handle_robot_message
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,12 @@ NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})  # websockets' OK_CLOSE_CODES
 class StreamClient:
     """Keeps one Stream connection open and routes chatbot messages through dispatch."""
 
-    def __init__(self, api: DingTalkApi, services: Services, replier: SessionWebhookReplier, *,
+    name = "dingtalk-stream"
+
+    def __init__(self, api: DingTalkApi, board: Switchboard, replier: SessionWebhookReplier, *,
                  max_in_flight: int = 256) -> None:
         self.api = api
-        self.services = services
+        self.board = board
         self.replier = replier
         self._slots = asyncio.Semaphore(max_in_flight)
         self._send_lock = asyncio.Lock()
@@ -54,7 +56,7 @@ class StreamClient:
         self.connections = 0  # websocket connections opened so far
         self.pauses: list[float] = []  # the wait chosen before each reconnect (for tests)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._runner = asyncio.create_task(self.run(), name="dingtalk-stream")
 
     async def stop(self) -> None:
@@ -218,7 +220,7 @@ class StreamClient:
             except frames.UndecodableData:
                 payload = None  # refused below like any malformed message
             try:
-                handled = await handle_robot_message(self.services, payload)
+                handled = await handle_robot_message(self.board, payload)
             except Exception:
                 log.exception("dingtalk stream: handling a message failed; not acknowledged")
                 return

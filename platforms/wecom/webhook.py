@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.platforms import wecom_wire as wire
 from kernel.outbound import Mention, OutboundMessage, SendOutcome
+from platforms.wecom import wire
 
 KIND = "wecom_webhook"
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # §1.2: JPG or PNG only
@@ -87,6 +87,7 @@ class WeComWebhookRoute:
     """
 
     kind = KIND
+    charts = "image"  # a chart sent as the picture itself
     per_minute = 20  # §1.4
     # what the sender should split text to: the text cap; markdown (4096) keeps the rest
     # for `<@userid>` mentions

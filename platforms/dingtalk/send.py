@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.platforms import dingtalk_wire as wire
-from bot.platforms.dingtalk_api import DingTalkApi
 from kernel.outbound import Mention, OutboundMessage, SendOutcome
+from platforms.dingtalk import wire
+from platforms.dingtalk.api import DingTalkApi
 from templates.render import md_escape
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class CustomRobotRoute:
 
     kind = "dingtalk_robot"
     per_minute = PER_MINUTE
+    charts = "markdown"  # a chart embedded by its URL
     max_bytes = ROBOT_TEXT_MAX_BYTES
 
     def __init__(self, api: DingTalkApi, oapi_base: str, clock: Callable[[], datetime]) -> None:
@@ -91,6 +92,7 @@ class OpenApiGroupRoute:
     kind = "dingtalk_openapi"
     per_minute = PER_MINUTE
     max_bytes = OPENAPI_TEXT_MAX_BYTES
+    charts = "markdown"  # a chart embedded by its URL
 
     def __init__(self, api: DingTalkApi) -> None:
         self.api = api

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.config import WeComConfig
-from bot.platforms import wecom_wire as wire
-from bot.platforms.wecom_crypto import CryptoError, decrypt_media
 from kernel.messages import ImageRef, OutgoingText
 from kernel.outbound import OK, FetchError, SendOutcome
 from kernel.textsplit import split_text
+from platforms.wecom import wire
+from platforms.wecom.crypto import CryptoError, decrypt_media
+from platforms.wecom.settings import WeComConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
 """WeCom adapter: AI-bot callback (`/wecom/bot`, encrypted JSON), self-built app callback
-(`/wecom/callback`, encrypted XML), and the wiring of fetcher, replier, webhook route and
-WebSocket mode into the app (see docs/platforms/wecom.md §0).
+(`/wecom/callback`, encrypted XML), and the AI bot's WebSocket mode (docs/platforms/wecom.md §0).
 
 Every request is verified and decrypted before anything touches the database: a bad
 signature is 401, a foreign receiveid 403, anything undecodable 400, a body over the
@@ -13,22 +12,21 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from bot.config import Config, ConfigError
-from bot.dispatch import Services, dispatch
-from bot.platforms import wecom_wire as wire
-from bot.platforms.wecom_api import WeComApi, WeComImageFetcher, WeComReplier
-from bot.platforms.wecom_crypto import CryptoError, WeComCrypto, extract_xml_encrypt
-from bot.platforms.wecom_webhook import KIND as WEBHOOK_KIND
-from bot.platforms.wecom_webhook import WeComWebhookRoute
-from bot.platforms.wecom_ws import WeComWsClient
 from kernel.messages import IncomingMessage, OutgoingText
 from kernel.outbound import SendOutcome
+from kernel.settings import ConfigError
+from platforms.base import Switchboard
+from platforms.wecom import wire
+from platforms.wecom.api import WeComApi, WeComImageFetcher, WeComReplier
+from platforms.wecom.crypto import CryptoError, WeComCrypto, extract_xml_encrypt
+from platforms.wecom.settings import WeComConfig
+from platforms.wecom.webhook import WeComWebhookRoute
+from platforms.wecom.ws import WeComWsClient
 from storage.queries.inbound import stored_reply
 
 log = logging.getLogger(__name__)
@@ -41,18 +39,19 @@ MAX_REPLY_RETRY_S = 60.0
 class WeComAdapter:
     """Owns the WeCom crypto, API client, replier, fetcher, webhook route and WebSocket client."""
 
-    def __init__(self, config: Config, services: Services,
-                 http: Callable[[], aiohttp.ClientSession]) -> None:
-        wc = config.wecom
+    name = "wecom"
+
+    def __init__(self, wc: WeComConfig, board: Switchboard) -> None:
+        http = board.http
         self.config = wc
-        self.services = services
+        self.board = board
         self.bot_crypto = _crypto("bot_token", wc.bot_token.value, "bot_encoding_aes_key",
                                   wc.bot_encoding_aes_key.value, "")
         self.app_crypto = _crypto("token", wc.token.value, "encoding_aes_key",
                                   wc.encoding_aes_key.value, wc.corp_id)
-        self.api = WeComApi(wc, http, max_image_bytes=config.storage.max_photo_bytes)
+        self.api = WeComApi(wc, http, max_image_bytes=board.max_photo_bytes)
         self.fetcher = WeComImageFetcher(self.api)
-        self.replier = WeComReplier(self.api, services.clock)
+        self.replier = WeComReplier(self.api, board.clock)
         self.webhook = WeComWebhookRoute(wc.api_base, http)
         self.ws: WeComWsClient | None = None
         if wc.mode == "websocket":
@@ -68,7 +67,7 @@ class WeComAdapter:
     async def answer_aibot(self, payload: Any, *, websocket: bool
                            ) -> dict[str, Any] | None | wire.ParseError:
         """Decrypted AI-bot JSON → dispatch → the stream reply to give back (None: nothing)."""
-        parsed = wire.parse_aibot(payload, self.services.clock(), api_base=self.config.api_base,
+        parsed = wire.parse_aibot(payload, self.board.clock(), api_base=self.config.api_base,
                                   websocket=websocket)
         if isinstance(parsed, wire.ParseError):
             return parsed
@@ -76,7 +75,7 @@ class WeComAdapter:
             return None
         if isinstance(parsed, wire.StreamRefresh):
             return await self._refresh(parsed.stream_id)
-        result = await dispatch(self.services, parsed, markdown=True)
+        result = await self.board.handle(parsed, markdown=True)
         if result.reply is None:
             return None
         # a redelivery gets the same answer on the same stream id: one reply, never two
@@ -93,14 +92,14 @@ class WeComAdapter:
         """Our streams finish at once; a late refresh gets the stored answer again."""
         if len(stream_id) > wire.MAX_MSG_ID:
             return None
-        async with self.services.db.sessions() as session:
+        async with self.board.db.sessions() as session:
             text = await stored_reply(session, wire.PLATFORM, wire.BOT_MSG_PREFIX + stream_id)
         return wire.stream_reply(stream_id, text) if text else None
 
     # ------------------------------------------------------------ app: reply after commit
 
     async def handle_app_message(self, msg: IncomingMessage) -> None:
-        result = await dispatch(self.services, msg)
+        result = await self.board.handle(msg)
         if result.duplicate or result.reply is None or msg.reply_context is None:
             return  # a redelivery never calls message/send again
         task = asyncio.create_task(self._deliver(msg.reply_context, result.reply))
@@ -121,10 +120,11 @@ class WeComAdapter:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def lifecycle_ctx(self, app: web.Application) -> AsyncIterator[None]:
+    async def start(self) -> None:
         if self.ws is not None:
             await self.ws.start()
-        yield
+
+    async def stop(self) -> None:
         if self.ws is not None:
             await self.ws.stop()
         for task in list(self._tasks):
@@ -224,7 +224,7 @@ async def bot_callback(request: web.Request) -> web.Response:
         return _reject(400, "malformed message")
     if answer is None:
         return web.Response(text="")
-    timestamp = str(int(adapter.services.clock().timestamp()))
+    timestamp = str(int(adapter.board.clock().timestamp()))
     reply = crypto.encrypted_json_reply(json.dumps(answer, ensure_ascii=False).encode("utf-8"),
                                         timestamp, secrets.token_hex(8))
     return web.Response(text=reply, content_type="application/json")
@@ -244,7 +244,7 @@ async def app_callback(request: web.Request) -> web.Response:
     plain = crypto.decrypt(*signed, encrypted)
     if isinstance(plain, CryptoError):
         return _reject(_status_for(plain), plain.reason)
-    parsed = wire.parse_app_xml(plain, adapter.services.clock())
+    parsed = wire.parse_app_xml(plain, adapter.board.clock())
     if isinstance(parsed, wire.ParseError):
         return _reject(400, "malformed message")
     if isinstance(parsed, IncomingMessage):
@@ -255,20 +255,16 @@ async def app_callback(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- wiring
 
 
-def install(app: web.Application, config: Config, services: Services,
-            http: web.AppKey[aiohttp.ClientSession], *, long_connection: bool = True) -> WeComAdapter:
-    """Add the WeCom endpoints and WebSocket client; register fetcher, replier, send route.
-
-    `long_connection=False`: keep the WebSocket closed (another worker holds it).
-
-    `http` names the app's shared ClientSession, opened by an earlier cleanup_ctx.
-    """
-    adapter = WeComAdapter(config, services, lambda: app[http])
+def install(app: web.Application, board: Switchboard, settings: Any) -> WeComAdapter:
+    """Add the WeCom endpoints; plug the fetcher, replier and webhook route into the board,
+    and the adapter (its WebSocket client, in that mode) into the app's lifecycle. Only the
+    process that keeps long connections opens the WebSocket: WeCom allows one per bot."""
+    adapter = WeComAdapter(settings, board)
     app[ADAPTER] = adapter
-    services.fetchers[wire.PLATFORM] = adapter.fetcher
-    services.repliers[wire.PLATFORM] = adapter.replier
-    services.routes[WEBHOOK_KIND] = adapter.webhook
-    if config.wecom.mode == "http":
+    board.fetchers[wire.PLATFORM] = adapter.fetcher
+    board.repliers[wire.PLATFORM] = adapter.replier
+    board.routes[adapter.webhook.kind] = adapter.webhook
+    if adapter.config.mode == "http":
         if adapter.bot_crypto is not None:
             app.router.add_get("/wecom/bot", bot_verify)
             app.router.add_post("/wecom/bot", bot_callback)
@@ -279,8 +275,7 @@ def install(app: web.Application, config: Config, services: Services,
         app.router.add_post("/wecom/callback", app_callback)
     else:
         log.warning("wecom: token/encoding_aes_key not set, /wecom/callback is off")
-    if not long_connection:
+    if not board.background:
         adapter.ws = None
-    app.cleanup_ctx.append(adapter.lifecycle_ctx)
+    board.services.append(adapter)
     return adapter
-

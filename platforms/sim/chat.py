@@ -14,16 +14,20 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dispatch import Services, dispatch
-from bot.web_assets import SIM_CSP, add_assets, page_headers
 from kernel.messages import ImageRef, IncomingMessage, OutgoingText
+from platforms.base import Switchboard
 from storage.queries.sim import add_sim_message, sim_messages_after
 from templates.render import render_text
+from templates.web_assets import SIM_CSP, add_assets, page_headers
 
-SERVICES = web.AppKey("sim_services", Services)
+BOARD = web.AppKey("sim_board", Switchboard)
 MAX_TEXT = 20_000
 PAGE_HEADERS = page_headers(SIM_CSP)
 ASSETS = ("sim.js", "sim.css")
+
+
+async def to_simulator(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/sim/")
 
 
 def group_conversation(school_code: str) -> str:
@@ -37,7 +41,7 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def people(request: web.Request) -> web.Response:
-    directory = request.app[SERVICES].directory
+    directory = request.app[BOARD].directory
     await directory.term()  # make sure the cache is loaded
     schools = {s.id: s for s in directory.schools()}
     rows = []
@@ -56,7 +60,7 @@ def _bad(reason: str) -> web.Response:
 
 
 async def send(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = request.app[BOARD]
     try:
         body: Any = await request.json()
     except ValueError:
@@ -95,7 +99,7 @@ async def send(request: web.Request) -> web.Response:
         if out is not None:
             await add_sim_message(session, conv, "研修助手", out.text, services.clock(), from_bot=True)
 
-    result = await dispatch(services, msg, record=record)
+    result = await services.handle(msg, record=record)
     return web.json_response({"reply": result.reply.text if result.reply else None,
                               "duplicate": result.duplicate, "msg_id": msg_id})
 
@@ -106,15 +110,17 @@ async def messages(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
     except ValueError:
         return _bad("after must be an integer")
-    async with request.app[SERVICES].db.sessions() as session:
+    async with request.app[BOARD].db.sessions() as session:
         rows = await sim_messages_after(session, conv, after)
     return web.json_response({"messages": [
         {"id": m.id, "sender": m.sender, "from_bot": m.from_bot, "text": m.text,
          "at": m.at.isoformat()} for m in rows]})
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, board: Switchboard) -> None:
+    app[BOARD] = board
     app.router.add_get("/sim/", page)
+    app.router.add_get("/", to_simulator)
     add_assets(app, "/sim/static/", ASSETS)
     app.router.add_get("/sim/api/people", people)
     app.router.add_post("/sim/api/send", send)

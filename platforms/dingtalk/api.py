@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.config import DingTalkConfig
-from bot.platforms import dingtalk_results as results
-from bot.platforms import dingtalk_wire as wire
 from kernel.messages import ImageRef, OutgoingText
 from kernel.outbound import FetchError, SendOutcome
+from platforms.dingtalk import results, wire
+from platforms.dingtalk.settings import DingTalkConfig
 
 log = logging.getLogger(__name__)
 

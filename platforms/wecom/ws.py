@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.platforms import wecom_wire as wire
 from kernel.outbound import SendOutcome
+from platforms.wecom import wire
 
 log = logging.getLogger(__name__)
 
