@@ -15,13 +15,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.context import Context
+from handlers.context import Context, Handler
 from handlers.help import help_reply
-from handlers.registry import ROUTES, Route
+from handlers.registry import ROUTES, parse_command
 from kernel.links import LinkIssuer
 from kernel.messages import Dispatched, IncomingMessage, OutgoingText, Reply
 from kernel.outbound import ImageFetcher, Replier, SendRoute
-from kernel.router import parse_command
 from storage.db import Database
 from storage.directory import Directory
 from storage.queries.inbound import handle_once
@@ -51,28 +50,33 @@ class Services:
     observe: Callable[[str, float], None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What answers a message, and whether it runs inside the group-commit writer."""
+
+    handler: Handler
+    writes: bool = True
+
+
 def choose_route(ctx: Context) -> Route:
-    """The handler for this message: its verb's, or a fixed reply (refusal, help)."""
+    """The handler for this message: its verb's (which gates the role itself), or a fixed
+    reply (a kind of message we cannot take, someone not on the roster, help)."""
     verb = ctx.command.verb
     if ctx.msg.unsupported:
         return _fixed(Reply("unsupported", {"kind": ctx.msg.unsupported}))
     if ctx.person is None:
         return _fixed(Reply("unknown_sender", {"sender": ctx.msg.sender_name, "is_group": ctx.msg.is_group}))
-    route = ROUTES.get(verb)
-    if route is None:
+    declared = ROUTES.get(verb)
+    if declared is None:
         return _fixed(help_reply(ctx, unknown=ctx.command.text if verb == "unknown" else None))
-    if not ctx.has_role(route.role):
-        return _fixed(Reply("not_allowed", {"verb": verb, "role": ctx.role, "needed": route.role}))
-    if route.evidence and not ctx.is_member:  # a district admin's 签到 would count nowhere
-        return _fixed(Reply("not_a_member", {"verb": verb, "role": ctx.role}))
-    return route
+    return Route(declared.handler, declared.verb.writes)
 
 
 def _fixed(reply: Reply) -> Route:
-    async def answer(ctx: Context, session: AsyncSession | None) -> Reply:
+    async def answer(ctx: Context, session: AsyncSession) -> Reply:
         return reply
 
-    return Route("teacher", answer, read_only=True)  # type: ignore[arg-type]
+    return Route(answer, writes=False)
 
 
 async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool = False,
@@ -96,7 +100,7 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
                   services.chat_routes.get(msg.platform))
     route = choose_route(ctx)
     ready: Reply | None = None
-    if route.read_only:
+    if not route.writes:
         # a read-only verb (进度, 本校进度, 全区进度…) runs outside the single writer, so
         # a district digest never holds up the check-ins queued behind it
         async with services.db.sessions() as read_session:
@@ -107,7 +111,7 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
 
         async def handle() -> str | None:
             nonlocal out
-            reply = ready if route.read_only else await route.handler(ctx, session)
+            reply = ready if not route.writes else await route.handler(ctx, session)
             # None: nothing to say now (a photo still downloading answers once it is stored)
             out = render_reply(reply, markdown=markdown) if reply is not None else None
             if record is not None:

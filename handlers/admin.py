@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.pending import CONFIRM_MINUTES, ask
+from handlers.verbs import verb
 from kernel.messages import Reply
 from kernel.records import SchoolInfo
 from storage.queries.groups import bind_group
@@ -23,6 +24,7 @@ from storage.queries.groups import bind_group
 DISTRICT_WORDS = frozenset({"全区", "区", "区级", "全县", "县", "县级"})
 
 
+@verb("bind", "绑定", who="school_lead", takes_args=True, help="help/bind.j2", order=60)
 async def handle_bind(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     if not ctx.msg.is_group:

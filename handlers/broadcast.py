@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.lead import find_school, refused
+from handlers.lead import find_school
 from handlers.pending import CONFIRM_MINUTES, ask
+from handlers.verbs import verb
 from kernel.messages import Reply
 from kernel.records import GroupInfo, SchoolInfo
 from storage.directory import Directory
@@ -68,10 +69,10 @@ def reachable_groups(directory: Directory, schools: list[SchoolInfo]) -> list[Gr
     return [g for s in schools for g in directory.groups_of_school(s.id) if g.route_kind]
 
 
+@verb("broadcast", "广播", "通知", who="district_admin", takes_args=True, help="help/broadcast.j2",
+      order=110)
 async def handle_broadcast(ctx: Context, session: AsyncSession) -> Reply:
     """Step one: show the audience and the text, keep the request for the admin's 确认."""
-    if (refusal := refused(ctx, "district_admin")) is not None:
-        return refusal
     assert ctx.person is not None
     directory = ctx.directory
     asked = split_audience(directory, ctx.command.args)
@@ -97,8 +98,8 @@ async def handle_broadcast(ctx: Context, session: AsyncSession) -> Reply:
 
 async def send_broadcast(ctx: Context, session: AsyncSession, payload: dict[str, Any]) -> Reply:
     """Step two (确认): queue the notice for the groups the admin saw, once per request."""
-    if (refusal := refused(ctx, "district_admin")) is not None:
-        return refusal  # no longer an admin since asking
+    if not ctx.has_role("district_admin"):  # no longer an admin since asking
+        return Reply("not_allowed", {"verb": "broadcast", "role": ctx.role, "needed": "district_admin"})
     assert ctx.person is not None
     groups = [g for g in (ctx.directory.group_by_id(int(i)) for i in payload["group_ids"])
               if g is not None and g.school_id is not None and g.route_kind]

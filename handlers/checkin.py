@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.verbs import verb
 from kernel.messages import Reply
 from kernel.records import OccurrenceInfo
 from storage.queries.records import record_checkin
@@ -25,6 +26,7 @@ def next_occurrence(ctx: Context) -> OccurrenceInfo | None:
     return next((i for i in ctx.term.occurrences if i.occurrence.opens_at > ctx.now), None)
 
 
+@verb("checkin", "签到", "打卡", "到", evidence=True, help="help/checkin.j2", order=10)
 async def handle_checkin(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     if ctx.term is None:

@@ -8,10 +8,12 @@ from handlers.admin import rebind
 from handlers.broadcast import send_broadcast
 from handlers.context import Context
 from handlers.pending import CONFIRM_MINUTES
+from handlers.verbs import verb
 from kernel.messages import Reply
 from storage.queries.pending import take_pending
 
 
+@verb("confirm", "确认", "确定", "确认发送")
 async def handle_confirm(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     pending = await take_pending(session, ctx.person.id)
@@ -24,6 +26,7 @@ async def handle_confirm(ctx: Context, session: AsyncSession) -> Reply:
     return await rebind(ctx, session, pending.payload)
 
 
+@verb("cancel", "取消", "不发了")
 async def handle_cancel(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     pending = await take_pending(session, ctx.person.id)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.commands import ROLE_RANK, Command
 from kernel.links import LinkIssuer
 from kernel.messages import IncomingMessage, Reply
 from kernel.records import GroupInfo, PersonInfo, SchoolInfo, TermInfo
-from kernel.router import Command
 from storage.directory import Directory
 
-ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
 MEMBER_ROLES = ("teacher", "school_lead")  # whose training a school's figures count
 
 

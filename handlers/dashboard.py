@@ -11,16 +11,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.lead import refused
+from handlers.verbs import verb
 from kernel.links import DISTRICT, school_scope
 from kernel.messages import Reply
 from templates.render import DEFAULT_TZ
 
 
+@verb("dashboard", "后台", "dashboard", who="school_lead", writes=False, help="help/dashboard.j2",
+      order=90)
 async def handle_dashboard(ctx: Context, session: AsyncSession) -> Reply:
     """后台: the sender's own dashboard link, in a private chat only."""
-    if (refusal := refused(ctx, "school_lead")) is not None:
-        return refusal
     assert ctx.person is not None
     if ctx.msg.is_group:
         return Reply("dashboard_dm_only")

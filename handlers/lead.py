@@ -1,7 +1,7 @@
 """Lead and district verbs: 本校进度 (学校进度 <code>), 催交, 全区进度.
 
-The dispatcher already refuses roles below the registry's minimum; each handler checks
-again, so a refusal never reaches a query that changes something.
+Each verb's declaration gates its role (handlers/verbs.py): called from anywhere, a sender
+below it is refused before any query runs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.digest import district_figures, school_digest_figures
+from handlers.verbs import verb
 from kernel.figures import MemberProgress
 from kernel.hours import TaskStatus, task_done
 from kernel.messages import Reply
@@ -28,13 +29,6 @@ from templates.render import render_text
 _NOT_AN_ARGUMENT = " \t\n,.!:;~。，！：；、…?？"
 
 
-def refused(ctx: Context, needed: str) -> Reply | None:
-    """The polite refusal when the sender's role is below `needed`, else None."""
-    if ctx.has_role(needed):
-        return None
-    return Reply("not_allowed", {"verb": ctx.command.verb, "role": ctx.role, "needed": needed})
-
-
 def find_school(directory: Directory, text: str) -> SchoolInfo | None:
     """A school by code or name as typed on a phone (a code in lower case too)."""
     text = unicodedata.normalize("NFKC", text).strip()
@@ -42,10 +36,8 @@ def find_school(directory: Directory, text: str) -> SchoolInfo | None:
 
 
 def lead_school(ctx: Context) -> SchoolInfo | Reply:
-    """What 本校进度 and 催交 both check first: the role, a loaded plan, which school, and
-    that this chat may see that school's teachers' names."""
-    if (refusal := refused(ctx, "school_lead")) is not None:
-        return refusal
+    """What 本校进度 and 催交 both check first (the verb's gate checked the role): a loaded
+    plan, which school, and that this chat may see that school's teachers' names."""
     if ctx.term is None:
         return Reply("no_plan")
     school = school_in_question(ctx)
@@ -91,6 +83,8 @@ def school_in_question(ctx: Context) -> SchoolInfo | Reply:
     return Reply("lead_which_school", {"verb": ctx.command.verb, "schools": ctx.directory.schools()[:10]})
 
 
+@verb("school_progress", "本校进度", "学校进度", who="school_lead", writes=False, optional_arg=True,
+      help="help/school_progress.j2", order=70)
 async def handle_school_progress(ctx: Context, session: AsyncSession) -> Reply:
     """本校进度: the school digest now, as the reply."""
     school = lead_school(ctx)
@@ -101,10 +95,10 @@ async def handle_school_progress(ctx: Context, session: AsyncSession) -> Reply:
     return Reply("school_digest", {"d": digest, "title": render_text("sched/title.j2", kind="school_digest")})
 
 
+@verb("district_progress", "全区进度", "区进度", who="district_admin", writes=False,
+      help="help/district_progress.j2", order=100)
 async def handle_district_progress(ctx: Context, session: AsyncSession) -> Reply:
     """全区进度: the district digest now, as the reply."""
-    if (refusal := refused(ctx, "district_admin")) is not None:
-        return refusal
     if ctx.term is None:
         return Reply("no_plan")
     digest = await district_figures(session, ctx.term, ctx.now)
@@ -148,6 +142,7 @@ def nudge_ref(school: SchoolInfo, now: datetime) -> str:
     return f"nudge:{school.code}:{now.astimezone(UTC):%Y%m%dT%H%M}"
 
 
+@verb("nudge", "催交", "提醒", who="school_lead", help="help/nudge.j2", order=80)
 async def handle_nudge(ctx: Context, session: AsyncSession) -> Reply:
     """催交: one message to the school's group(s) @-mentioning each member who owes something now."""
     school = lead_school(ctx)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.verbs import verb
 from kernel.leave_dates import parse_leave
 from kernel.messages import Reply
 from kernel.records import OccurrenceInfo
@@ -32,6 +33,7 @@ def _upcoming(ctx: Context) -> list[OccurrenceInfo]:
     return [i for i in ctx.term.occurrences if i.occurrence.ends_at > ctx.now]
 
 
+@verb("leave", "请假", evidence=True, takes_args=True, help="help/leave.j2", order=40)
 async def handle_leave(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     if ctx.term is None:

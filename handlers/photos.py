@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.verbs import verb
 from kernel.messages import Reply
 from kernel.plan import TaskSpec, current_task
 from storage.files import write_photo_file
@@ -80,6 +81,7 @@ def photo_reply(spec: TaskSpec, tz: ZoneInfo, *, have: int | None, new: int = 0,
         "max_mb": round(max_bytes / (1024 * 1024), 1)})
 
 
+@verb("photo", evidence=True, help="help/photo.j2", order=30)  # reached by a picture, not by words
 async def handle_photo(ctx: Context, session: AsyncSession) -> Reply | None:
     assert ctx.person is not None
     if ctx.term is None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.verbs import verb
 from kernel.hours import progress_of
 from kernel.messages import Reply
 from storage.queries.records import person_records
 
 
+@verb("progress", "进度", "我的进度", "我的学时", "学时", writes=False, evidence=True,
+      help="help/progress.j2", order=50)
 async def handle_progress(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     if ctx.term is None:

@@ -13,6 +13,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
+from handlers.verbs import verb
 from kernel.language import reads_as_language
 from kernel.messages import Reply
 from kernel.plan import TaskSpec, current_task
@@ -34,10 +35,13 @@ from storage.queries.submissions import (
 NEAR_DUPLICATE = "near_duplicate"
 
 
+@verb("reflection", "反思", "心得", "体会", "感想", "心得体会", "研修心得", "教学反思", evidence=True,
+      takes_args=True, help="help/reflection.j2", order=20)
 async def handle_reflection(ctx: Context, session: AsyncSession) -> Reply:
     return await submit_reflection(ctx, session, append=False)
 
 
+@verb("append", "续写", "接着写", "追加", evidence=True, takes_args=True)
 async def handle_append(ctx: Context, session: AsyncSession) -> Reply:
     return await submit_reflection(ctx, session, append=True)
 

@@ -24,7 +24,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from kernel.router import to_simplified
+from kernel.commands import to_simplified
 
 log = logging.getLogger(__name__)
 

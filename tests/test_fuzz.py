@@ -20,9 +20,9 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from handlers.registry import VERBS, parse_command
 from kernel.plan import Plan, PlanError, parse_plan, plan_from_text
 from kernel.roster import HEADERS, ROLES, RosterFileError, parse_roster
-from kernel.router import VERBS, parse_command
 from tests.conftest import DATA
 
 FAST = settings(max_examples=150, deadline=None)

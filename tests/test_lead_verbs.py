@@ -93,8 +93,8 @@ async def test_the_handlers_refuse_on_their_own_too(seeded, known, tmp_path) -> 
     from handlers.broadcast import handle_broadcast
     from handlers.context import Context
     from handlers.lead import handle_district_progress, handle_nudge, handle_school_progress
+    from handlers.registry import parse_command
     from kernel.messages import IncomingMessage
-    from kernel.router import parse_command
     from storage.directory import Directory
     from storage.queries.directory import active_term
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.router import VERBS, parse_command
+from handlers.registry import VERBS, parse_command
 from tests.conftest import SimChat
 
 
