@@ -148,7 +148,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     dashboard.install(app, config, services)
     charts = digest_charts.install(app, config, services)
     sender = app[SENDER] = Sender(db, services.routes, clock, lease=Lease(db, "outbox", clock))
-    scheduler = app[SCHEDULER] = Scheduler(services, sender=sender)
+    scheduler = app[SCHEDULER] = Scheduler(services, sender=sender, followers=charts.followers())
     downloader = app[DOWNLOADER] = PhotoDownloader(services)
     if background:
         lifecycle.add(downloader)  # its first pass resumes downloads left pending

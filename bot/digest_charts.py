@@ -1,8 +1,8 @@
 """Charts that follow the scheduled digests, on routes that can show a picture.
 
-The digest builders (bot.sends) are wrapped: the text drafts are returned untouched and at
-once, and for each group that got one and whose route can show an image, a chart row is
-queued afterwards under the send's ref plus `#chart` — once per (send, group), like the text:
+The scheduler calls `DigestCharts.follow` once a digest's texts are made (its `followers`):
+for each group that got one and whose route can show an image, a chart row is queued
+afterwards under the send's ref plus `#chart` — once per (send, group), like the text:
 - a route whose `charts` is "image" (WeCom's group webhook): an image message (the row's
   `image_path`; the route sends the picture);
 - a route whose `charts` is "markdown" (DingTalk's): a markdown message embedding the chart by
@@ -23,24 +23,23 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
-from weakref import WeakKeyDictionary
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.dispatch import Services
-from bot.sends import SEND_BUILDERS, Builder, Draft, SendContext, register_builder
 from handlers.charts import district_chart, school_chart
 from handlers.digest import all_school_figures
+from handlers.jobs import Draft, JobContext
 from kernel.figures import district_digest
 from kernel.outbound import SendRoute
 from kernel.records import TermInfo
 from storage.chart_files import ChartFile, save_chart
 from storage.db import Database
-from storage.directory import Directory
 from storage.queries.outbox import enqueue
 from templates.render import render_text
 
@@ -86,6 +85,17 @@ class DigestCharts:
         if shown == "markdown" and not self.public_base_url:
             return None  # a phone cannot fetch a picture from a loopback address
         return shown if shown in ("image", "markdown") else None
+
+    def followers(self) -> dict[str, Callable[[JobContext, list[Draft], str], None]]:
+        """What the scheduler runs once each digest's texts are made: that digest's charts."""
+        return {"school_digest": partial(self.follow, district=False),
+                "district_digest": partial(self.follow, district=True)}
+
+    def follow(self, ctx: JobContext, drafts: list[Draft], ref: str, *, district: bool) -> None:
+        """Start drawing the charts a digest send owes (a chart is a bonus: never an error)."""
+        job = chart_job(ctx, drafts, self, district, ref)
+        if job is not None:
+            self.begin(job)
 
     def begin(self, job: ChartJob) -> None:
         """Draw and queue one send's charts in the background."""
@@ -166,7 +176,6 @@ class DigestCharts:
         return await self.db.write(unit) if charts else 0
 
 
-_APPS: WeakKeyDictionary[Directory, DigestCharts] = WeakKeyDictionary()
 CHARTS = web.AppKey("digest_charts", DigestCharts)
 
 
@@ -183,10 +192,9 @@ def public_chart_base(url: str) -> str | None:
     return url.rstrip("/")
 
 
-def chart_job(ctx: SendContext, drafts: list[Draft], charts: DigestCharts, district: bool) -> ChartJob | None:
+def chart_job(ctx: JobContext, drafts: list[Draft], charts: DigestCharts, district: bool,
+              ref: str) -> ChartJob | None:
     """The charts this send owes: groups that got a text and whose route can show a picture."""
-    from bot.scheduler import ref_prefix  # the scheduler's own ref scheme (imported late: no cycle)
-
     got_text = {d.group_id for d in drafts}
     targets = []
     for group in ctx.groups:
@@ -199,33 +207,7 @@ def chart_job(ctx: SendContext, drafts: list[Draft], charts: DigestCharts, distr
         targets.append(ChartTarget(group.id, mode, None if district else school.code))  # type: ignore[union-attr]
     if not targets:
         return None
-    return ChartJob(ctx.send.kind, f"{ref_prefix(ctx.term)}{ctx.send.ref}{CHART_SUFFIX}", ctx.term, ctx.now,
-                    district, tuple(targets))
-
-
-def _wrap(previous: Builder, district: bool) -> Builder:
-    async def build(ctx: SendContext) -> list[Draft]:
-        drafts = await previous(ctx)
-        charts = _APPS.get(ctx.directory)
-        if charts is not None:
-            try:
-                job = chart_job(ctx, drafts, charts, district)
-                if job is not None:
-                    charts.begin(job)
-            except Exception:  # never hold the digest back
-                log.exception("digest charts for %s %s not started", ctx.send.kind, ctx.send.ref)
-        return drafts
-
-    build.digest_charts_wraps = previous  # type: ignore[attr-defined]
-    return build
-
-
-def wrap_digest_builders() -> None:
-    """Wrap the school and district digest builders (once per process, whoever registered them)."""
-    for kind, district in (("school_digest", False), ("district_digest", True)):
-        current = SEND_BUILDERS.get(kind)
-        if current is not None and not hasattr(current, "digest_charts_wraps"):
-            register_builder(kind, _wrap(current, district))
+    return ChartJob(ctx.send.kind, f"{ref}{CHART_SUFFIX}", ctx.term, ctx.now, district, tuple(targets))
 
 
 def install(app: web.Application, config: Config, services: Services) -> DigestCharts:
@@ -233,6 +215,4 @@ def install(app: web.Application, config: Config, services: Services) -> DigestC
     charts = DigestCharts(services.db, services.files_dir, public_chart_base(config.server.public_base_url),
                           services.routes)
     app[CHARTS] = charts
-    _APPS[services.directory] = charts
-    wrap_digest_builders()
     return charts

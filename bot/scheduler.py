@@ -2,7 +2,7 @@
 
 `fire_due(now)` does all the work: for every send of the active plan whose time has come
 and every receiving group that has no outbox row for it yet, it creates the row —
-built by the kind's builder (bot.sends) while within `missed_grace_minutes` of the send's
+built by the kind's job (handlers/jobs.py) while within `missed_grace_minutes` of the send's
 time, else recorded as 'skipped' ("missed while down"). Rows are INSERT … ON CONFLICT DO
 NOTHING on (kind, ref, group), so firing twice, two schedulers, or a restart create
 nothing new. APScheduler (one date job per future send) is the production trigger of
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,13 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dispatch import Services
 from bot.lease import Lease
 from bot.outbox import Sender, max_bytes_of
-from bot.sends import SEND_BUILDERS, Draft, SendContext, recipients
+from handlers.jobs import Draft, Job, JobContext
+from handlers.registry import JOBS
 from kernel.plan import Send, scheduled_sends
 from kernel.records import GroupInfo, TermInfo
 from storage.queries.outbox import enqueue, enqueue_split, occurrence_keys
 from storage.queries.sched import receiving_groups
 
 log = logging.getLogger(__name__)
+
+Follower = Callable[[JobContext, list[Draft], str], None]
 
 TICK_S = 10.0
 MISSED = "missed while down"
@@ -51,7 +55,12 @@ class Scheduler:
     name = "scheduler"
 
     def __init__(self, services: Services, *, sender: Sender | None = None,
-                 lease: Lease | None = None, tick_s: float = TICK_S) -> None:
+                 lease: Lease | None = None, tick_s: float = TICK_S,
+                 jobs: Mapping[str, Job] = JOBS, followers: Mapping[str, Follower] | None = None) -> None:
+        """`jobs`: what fills each kind of send; `followers`: what runs once a kind's drafts
+        are made (the digest charts), given the job's context, its drafts and outbox ref."""
+        self.job_of = jobs
+        self.followers = dict(followers or {})
         self.services, self.db, self.clock = services, services.db, services.clock
         self.sender = sender
         self.lease = lease or Lease(services.db, "scheduler", services.clock)
@@ -166,7 +175,9 @@ class Scheduler:
             created = 0
             for send in due:
                 ref = ref_prefix(term) + send.ref
-                targets = [g for g in recipients(send.kind, groups) if (send.kind, ref, g.id) not in existing]
+                job = self.job_of.get(send.kind)
+                receiving = job.recipients(groups) if job is not None else []
+                targets = [g for g in receiving if (send.kind, ref, g.id) not in existing]
                 try:
                     created += await self._fill(term, send, ref, targets, now)
                 except Exception:
@@ -183,20 +194,27 @@ class Scheduler:
         if not targets:
             return 0
         grace = timedelta(minutes=term.plan.missed_grace_minutes)
-        builder = SEND_BUILDERS.get(send.kind)
+        job = self.job_of.get(send.kind)
         drafts: dict[int, Draft] = {}
         if send.at < term.loaded_at:
             return 0  # never scheduled: the plan did not exist yet (no rows, nothing sent late)
         if now - send.at > grace:
             reason = MISSED
-        elif builder is None:
-            reason = f"no builder for {send.kind}"
+        elif job is None:
+            reason = f"no job for {send.kind}"
         else:
             reason = NOTHING
             async with self.db.sessions() as session:
-                ctx = SendContext(session=session, send=send, plan=term.plan, term=term,
-                                  groups=tuple(targets), directory=self.services.directory, now=now)
-                drafts = {d.group_id: d for d in await builder(ctx)}
+                ctx = JobContext(session=session, send=send, plan=term.plan, term=term,
+                                 groups=tuple(targets), directory=self.services.directory, now=now)
+                made = await job.build(ctx)
+            drafts = {d.group_id: d for d in made}
+            follow = self.followers.get(send.kind)
+            if follow is not None:
+                try:
+                    follow(ctx, made, ref)
+                except Exception:  # a follower's extra (a chart) never holds the send back
+                    log.exception("scheduler: follower of %s %s failed", send.kind, send.ref)
         routes = self.services.routes
 
         async def unit(session: AsyncSession) -> int:

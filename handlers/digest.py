@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.jobs import Draft, JobContext, job
 from kernel.figures import DistrictDigest, SchoolDigest, district_digest, school_digests
 from kernel.records import SchoolInfo, SchoolRow, TermInfo
 from storage.db import Database
@@ -117,3 +118,27 @@ async def digest_on_demand(db: Database, *, school_code: str | None, now: dateti
         return created
 
     return OnDemand(text, await db.write(queue))
+
+
+# ---------------------------------------------------------------- the scheduled digests
+
+
+@job("school_digest")
+async def send_school_digests(ctx: JobContext) -> list[Draft]:
+    """Each school group's digest (all schools from one pass over the records)."""
+    texts = await build_school_digests(ctx.session, ctx.term, ctx.now)
+    title = render_text("sched/title.j2", kind="school_digest")
+    drafts = []
+    for group in ctx.groups:
+        school = ctx.directory.school(group.school_id)
+        if school is not None and school.code in texts:
+            drafts.append(Draft(group.id, texts[school.code], title=title))
+    return drafts
+
+
+@job("district_digest", district=True)
+async def send_district_digest(ctx: JobContext) -> list[Draft]:
+    """The district digest to the district's groups."""
+    text = await build_district_digest(ctx.session, ctx.term, ctx.now)
+    title = render_text("sched/title.j2", kind="district_digest")
+    return [Draft(g.id, text, title=title) for g in ctx.groups]

@@ -18,9 +18,13 @@ from sqlalchemy import select
 
 from bot.app import SCHEDULER, SENDER, create_app
 from bot.config import Config
-from bot.sends import SEND_BUILDERS, Draft, SendContext, build_deadline_reminder
+from handlers.deadlines import remind_of_deadline as build_deadline_reminder
+from handlers.jobs import Draft, Job
+from handlers.jobs import JobContext as SendContext
+from handlers.registry import JOBS
 from kernel.outbound import Mention
-from kernel.plan import Send, plan_from_text, plan_show_json
+from kernel.plan import plan_from_text, plan_show_json
+from kernel.plan.sends import DeadlineReminder
 from kernel.records import PersonInfo, mention_for
 from storage.db import Database
 from storage.models import ChatGroup, Outbox, Person, Photo, SimMessage, Submission, Task
@@ -44,8 +48,8 @@ async def trivial_district_digest(ctx: SendContext) -> list[Draft]:
 @pytest.fixture
 def digest_builders(monkeypatch: pytest.MonkeyPatch) -> None:
     """Digests have their own tests; here a one-line builder stands in for each."""
-    monkeypatch.setitem(SEND_BUILDERS, "school_digest", trivial_school_digest)
-    monkeypatch.setitem(SEND_BUILDERS, "district_digest", trivial_district_digest)
+    monkeypatch.setitem(JOBS, "school_digest", Job("school_digest", trivial_school_digest))
+    monkeypatch.setitem(JOBS, "district_digest", Job("district_digest", trivial_district_digest, district=True))
 
 
 @pytest.fixture
@@ -259,7 +263,7 @@ async def test_a_deadline_reminder_mentions_only_who_still_owes(
     assert term is not None
     async with term_db.sessions() as s:  # the photo task: three photos each, 王丽华 has hers
         groups = tuple(g for g in await receiving_groups(s) if g.school_id is not None and g.platform == "sim")
-        send = Send(local(2023, 4, 29, 17, 0), "deadline_reminder", "lesson-photos/1")
+        send = DeadlineReminder(local(2023, 4, 29, 17, 0), "lesson-photos", 1)
         drafts = await build_deadline_reminder(SendContext(
             session=s, send=send, plan=term.plan, term=term, groups=groups, directory=directory, now=clock.now))
     assert [[m.name for m in d.mentions] for d in drafts] == [["张明", "李秀英", "刘洋"],

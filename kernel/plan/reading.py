@@ -1,8 +1,5 @@
-"""The term plan: parse and validate the operator's TOML, then derive sessions and sends.
-
-Everything here is pure (no database, no clock): the scheduler and `yanxiu plan show` both
-read what will happen when from `session_occurrences` and `scheduled_sends`.
-"""
+"""Reading the operator's TOML into a `Plan`: every value checked, every problem naming its
+exact key (`task[1].due: …`), two sessions that meet at the same time refused."""
 
 from __future__ import annotations
 
@@ -10,17 +7,23 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kernel.calendar import SchoolCalendar, has_holiday_data
-
-TASK_KINDS = ("reflection", "photos")
-SEND_KINDS = ("theme", "session_reminder", "deadline_reminder", "school_digest", "district_digest")
+from kernel.plan.model import (
+    TASK_KINDS,
+    Occurrence,
+    Plan,
+    PlanError,
+    SessionSpec,
+    TaskSpec,
+    ThemeSpec,
+    Weekly,
+)
+from kernel.plan.schedule import session_occurrences
 
 _ENGLISH_DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 _WEEKDAY_NAMES: dict[str, int] = {
@@ -34,115 +37,6 @@ _WEEKLY = re.compile(r"\s*(\S+?)\s*(\d{1,2}[:：]\d{2})\s*")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _REQUIRED: Any = object()
 
-
-class PlanError(Exception):
-    """A plan that cannot be used; `key` names where, e.g. "task[1].due" or "term.timezone"."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(key, problem)
-        self.key = key
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.problem}"
-
-
-@dataclass(frozen=True, slots=True)
-class ThemeSpec:
-    month: str  # "YYYY-MM"
-    title: str
-    form: str | None = None  # 体现形式
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSpec:
-    name: str
-    weekdays: tuple[int, ...]  # 0 = Monday
-    start: time
-    minutes: int = 40
-    checkin_opens_before: int = 10
-    checkin_closes_after: int = 20
-    hours: float = 1.0
-    remind_before: int | None = None  # minutes
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSpec:
-    id: str
-    kind: str  # "reflection" | "photos"
-    title: str
-    due: datetime  # aware, in the term's timezone
-    hours: float = 0.0
-    min_chars: int | None = None
-    min_photos: int | None = None
-    remind_before_days: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Weekly:
-    weekday: int  # 0 = Monday
-    at: time
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A validated term plan. `tz` and `calendar` are derived from the other fields."""
-
-    name: str
-    start: date
-    end: date
-    timezone: str = "Asia/Shanghai"
-    required_hours: float = 36.0
-    count_punctuation: bool = False
-    non_school_dates: tuple[date, ...] = ()
-    extra_school_dates: tuple[date, ...] = ()
-    remind_at: time = time(8, 0)
-    missed_grace_minutes: int = 120
-    themes: tuple[ThemeSpec, ...] = ()
-    sessions: tuple[SessionSpec, ...] = ()
-    tasks: tuple[TaskSpec, ...] = ()
-    school_digest: Weekly | None = None
-    district_digest: Weekly | None = None
-    tz: ZoneInfo = field(init=False, repr=False, compare=False)
-    calendar: SchoolCalendar = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tz", ZoneInfo(self.timezone))
-        calendar = SchoolCalendar(self.non_school_dates, self.extra_school_dates)
-        object.__setattr__(self, "calendar", calendar)
-
-    @property
-    def starts_at(self) -> datetime:
-        """Midnight opening the term's first day."""
-        return datetime.combine(self.start, time(), tzinfo=self.tz)
-
-    @property
-    def ends_at(self) -> datetime:
-        """Midnight closing the term's last day (exclusive)."""
-        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=self.tz)
-
-    def task(self, task_id: str) -> TaskSpec | None:
-        return next((t for t in self.tasks if t.id == task_id), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    session: str
-    starts_at: datetime
-    ends_at: datetime
-    opens_at: datetime  # check-in window [opens_at, closes_at)
-    closes_at: datetime
-    hours: float
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Send:
-    at: datetime
-    kind: str
-    ref: str
-
-
-# ---------------------------------------------------------------- reading TOML values
 
 Reader = Callable[[Any, str], Any]
 
@@ -494,152 +388,3 @@ def load_plan(path: str | Path) -> Plan:
         if e.key == "<file>":
             raise PlanError("<file>", f"{path}: {e.problem}") from None
         raise
-
-
-# ---------------------------------------------------------------- what happens when
-
-
-def _term_days(plan: Plan) -> Iterable[date]:
-    return (plan.start + timedelta(days=n) for n in range((plan.end - plan.start).days + 1))
-
-
-def session_occurrences(plan: Plan) -> list[Occurrence]:
-    """Every session meeting in the term, sorted; holidays, 调休 and plan dates applied."""
-    calendar, extra = plan.calendar, set(plan.extra_school_dates)
-    found: list[Occurrence] = []
-    for day in _term_days(plan):
-        if not calendar.is_school_day(day):
-            continue
-        for s in plan.sessions:
-            if day.weekday() in s.weekdays or day in extra:
-                starts = datetime.combine(day, s.start, tzinfo=plan.tz)
-                found.append(
-                    Occurrence(
-                        session=s.name,
-                        starts_at=starts,
-                        ends_at=starts + timedelta(minutes=s.minutes),
-                        opens_at=starts - timedelta(minutes=s.checkin_opens_before),
-                        closes_at=starts + timedelta(minutes=s.checkin_closes_after),
-                        hours=s.hours,
-                    )
-                )
-    found.sort(key=lambda o: (o.starts_at, o.session))
-    return found
-
-
-def sessions_without_holiday_data(plan: Plan) -> dict[int, int]:
-    """{year: sessions placed in it} for each year of the term whose public holidays and 调休
-    the holiday calendar does not know yet: there, every Mon–Fri outside the plan's own
-    `non_school_dates` holds its sessions, holidays included, until the plan lists them."""
-    years = [y for y in range(plan.start.year, plan.end.year + 1) if not has_holiday_data(y)]
-    if not years:
-        return {}
-    counts = dict.fromkeys(years, 0)
-    for occurrence in session_occurrences(plan):
-        year = occurrence.starts_at.year
-        if year in counts:
-            counts[year] += 1
-    return counts
-
-
-def _deadline_reminders(plan: Plan) -> Iterable[Send]:
-    for task in plan.tasks:
-        for offset in task.remind_before_days:
-            day = task.due.date() - timedelta(days=offset)
-            clock = plan.remind_at if offset == 0 else task.due.time()
-            moved = plan.calendar.next_school_day_on_or_after(day, until=task.due.date())
-            if moved is None:
-                continue
-            at = datetime.combine(moved, clock, tzinfo=plan.tz)
-            if plan.starts_at <= at < task.due:
-                yield Send(at, "deadline_reminder", f"{task.id}/{offset}")
-
-
-def _digests(plan: Plan, weekly: Weekly | None, kind: str) -> Iterable[Send]:
-    if weekly is None:
-        return
-    seen: set[datetime] = set()
-    for day in _term_days(plan):
-        if day.weekday() != weekly.weekday:
-            continue
-        moved = plan.calendar.next_school_day_on_or_after(day, until=plan.end)
-        if moved is None:
-            continue
-        at = datetime.combine(moved, weekly.at, tzinfo=plan.tz)
-        if at not in seen:
-            seen.add(at)
-            yield Send(at, kind, moved.isoformat())
-
-
-def _theme_sends(plan: Plan) -> Iterable[Send]:
-    for theme in plan.themes:
-        year, month = (int(part) for part in theme.month.split("-"))
-        first = max(date(year, month, 1), plan.start)
-        month_end = (date(year, month, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        day = plan.calendar.next_school_day_on_or_after(first, until=min(month_end, plan.end))
-        if day is not None:
-            yield Send(datetime.combine(day, plan.remind_at, tzinfo=plan.tz), "theme", theme.month)
-
-
-def scheduled_sends(plan: Plan, occurrences: list[Occurrence] | None = None) -> list[Send]:
-    """Every proactive message of the term, sorted by (at, kind, ref)."""
-    reminders = {s.name: s.remind_before for s in plan.sessions}
-    sends: list[Send] = [
-        *_theme_sends(plan),
-        *_deadline_reminders(plan),
-        *_digests(plan, plan.school_digest, "school_digest"),
-        *_digests(plan, plan.district_digest, "district_digest"),
-    ]
-    for o in session_occurrences(plan) if occurrences is None else occurrences:
-        before = reminders.get(o.session)
-        if before is not None:
-            sends.append(
-                Send(
-                    o.starts_at - timedelta(minutes=before),
-                    "session_reminder",
-                    f"{o.session}@{o.starts_at.isoformat()}",
-                )
-            )
-    return sorted(s for s in sends if plan.starts_at <= s.at < plan.ends_at)
-
-
-def plan_show_json(plan: Plan) -> dict[str, list[dict[str, str]]]:
-    """The `yanxiu plan show --json` object (SPEC §10)."""
-    occurrences = session_occurrences(plan)
-    return {
-        "sessions": [
-            {"name": o.session, "start": o.starts_at.isoformat(), "end": o.ends_at.isoformat()}
-            for o in occurrences
-        ],
-        "sends": [
-            {"at": s.at.isoformat(), "kind": s.kind, "ref": s.ref}
-            for s in scheduled_sends(plan, occurrences)
-        ],
-    }
-
-
-def open_occurrence_at(occurrences: Iterable[Occurrence], now: datetime) -> Occurrence | None:
-    """The session whose check-in window [opens_at, closes_at) holds `now` (earliest start first)."""
-    return min(
-        (o for o in occurrences if o.opens_at <= now < o.closes_at),
-        key=lambda o: (o.starts_at, o.session),
-        default=None,
-    )
-
-
-def next_occurrence_after(occurrences: Iterable[Occurrence], now: datetime) -> Occurrence | None:
-    """The next session whose check-in opens after `now`."""
-    return min(
-        (o for o in occurrences if o.opens_at > now),
-        key=lambda o: (o.opens_at, o.session),
-        default=None,
-    )
-
-
-def current_task(plan: Plan, kind: str, now: datetime) -> TaskSpec | None:
-    """The task of `kind` due next (earliest due >= now); after all are due, the last one."""
-    tasks = [t for t in plan.tasks if t.kind == kind]
-    upcoming = [t for t in tasks if t.due >= now]
-    if upcoming:
-        return min(upcoming, key=lambda t: t.due)
-    return max(tasks, key=lambda t: t.due, default=None)
