@@ -19,8 +19,8 @@ from storage.db import Database
 
 
 async def measure(path: Path, charts: int) -> None:
+    from bot.web.views import district_view, school_view, teacher_view
     from handlers.charts import district_chart, school_chart
-    from handlers.dashboard_views import district_view, school_view, teacher_view
     from storage.queries.dashboard import person_row
     from storage.queries.directory import active_term, all_schools
 

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import text
 
-from bot import dashboard, digest_charts
+from bot import digest_charts
 from bot.config import Config
 from bot.dispatch import Services, dispatch
 from bot.downloads import PhotoDownloader
@@ -31,6 +31,7 @@ from bot.lease import Lease
 from bot.metrics import Metrics, metrics_view
 from bot.outbox import Sender
 from bot.scheduler import Scheduler
+from bot.web import dashboard
 from bot.workers import Worker
 from kernel.language import load_dictionary
 from kernel.lifecycle import Lifecycle, Within

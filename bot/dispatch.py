@@ -94,7 +94,7 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
         person, group, term = found
     school = directory.school(group.school_id if group and group.school_id else
                               (person.school_id if person else None))
-    # by position, in field order (see bot/messages.py)
+    # by position, in field order (see kernel/messages.py)
     ctx = Context(msg, command, services.clock(), person, group, school, term, directory,
                   services.files_dir, services.max_photo_bytes, services.links,
                   services.chat_routes.get(msg.platform))

@@ -27,10 +27,10 @@ from sqlalchemy import select  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.config import config_from_mapping  # noqa: E402
 from bot.demo import SCHOOLS, demo_roster  # noqa: E402
-from bot.links import DashboardLinks  # noqa: E402
-from platforms.sim.chat import group_conversation  # noqa: E402
+from bot.web.links import DashboardLinks  # noqa: E402
 from kernel.links import DISTRICT  # noqa: E402
 from kernel.plan import plan_from_text  # noqa: E402
+from platforms.sim.chat import group_conversation  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Checkin, Leave, Person, Photo, Submission  # noqa: E402
 from storage.queries.directory import active_term  # noqa: E402

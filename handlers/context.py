@@ -18,7 +18,7 @@ from storage.directory import Directory
 MEMBER_ROLES = ("teacher", "school_lead")  # whose training a school's figures count
 
 
-@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
+@dataclass(slots=True)  # not frozen: built once per message (see kernel/messages.py)
 class Context:
     msg: IncomingMessage
     command: Command

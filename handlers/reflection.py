@@ -1,7 +1,7 @@
 """反思/心得 and 续写: submit, replace or extend the reflection for the current task.
 
 A text under the minimum 字数 is kept as a draft; padding, and characters that make no
-words (handlers/language.py), are refused (the previous state stays); a near-copy of
+words (kernel/language.py), are refused (the previous state stays); a near-copy of
 another teacher's text in the same task is accepted but flagged for the school lead,
 never mentioned to the teacher.
 """

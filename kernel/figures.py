@@ -1,6 +1,6 @@
 """The figures a digest shows, assembled in Python from the set-wise rows of storage.queries.digest.
 
-Per-member progress uses the same rules as 进度 (handlers/hours.py): the same task states,
+Per-member progress uses the same rules as 进度 (kernel/hours.py): the same task states,
 the same 学时 (sessions attended + tasks done, capped at the term's requirement).
 """
 
@@ -144,7 +144,7 @@ def _pct(value: float | None) -> int | None:
 
 
 def reflection_status(spec: TaskSpec, state: str | None, flagged: bool, chars: int) -> TaskStatus:
-    """One member's reflection by the rules of handlers/hours.progress_of (state None: nothing sent)."""
+    """One member's reflection by the rules of kernel/hours.progress_of (state None: nothing sent)."""
     shown = "missing" if state is None else ("flagged" if flagged and state == "accepted" else state)
     return TaskStatus(spec.id, spec.kind, spec.title, spec.due, shown, chars, spec.min_chars or 0, spec.hours)
 
@@ -155,7 +155,7 @@ def photos_status(spec: TaskSpec, photos: int) -> TaskStatus:
     return TaskStatus(spec.id, spec.kind, spec.title, spec.due, state, photos, need, spec.hours)
 
 
-_DONE = frozenset(("accepted", "flagged"))  # handlers/hours.task_done
+_DONE = frozenset(("accepted", "flagged"))  # kernel/hours.task_done
 _NOTHING: dict[int, Any] = {}
 
 

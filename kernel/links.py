@@ -1,5 +1,5 @@
 """What a dashboard link grants: a person, a scope (the district, or one school) and an
-expiry. The app signs and checks the tokens (bot/links.py); handlers only ask for a link."""
+expiry. The app signs and checks the tokens (bot/web/links.py); handlers only ask for a link."""
 
 from __future__ import annotations
 

@@ -109,5 +109,5 @@ def render_text(template: str, **data: object) -> str:
 def render_reply(reply: Reply, markdown: bool = False) -> OutgoingText:
     """Render a handler's Reply for a platform; `markdown` picks the dialect."""
     text = _render(f"chat/{reply.template}.j2", {**reply.data, "markdown": markdown})
-    # by position, in field order (see bot/messages.py): text, markdown, title, mentions
+    # by position, in field order (see kernel/messages.py): text, markdown, title, mentions
     return OutgoingText(text, markdown, str(reply.data.get("title", "研修助手")), reply.mentions)

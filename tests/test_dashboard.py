@@ -12,7 +12,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select, update
 
-from handlers.dashboard_views import weekly_trend
+from bot.web.views import weekly_trend
 from handlers.digest import district_figures, school_digest_figures
 from storage.db import Database
 from storage.files import write_photo_file

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select, update
 
-import bot.cli
+import bot.cli.common
 from bot.cli import main
 from handlers.digest import (
     build_all_digests,
@@ -218,7 +218,7 @@ async def outbox_rows(url: str) -> list[tuple[str, str, int, str]]:
 def test_yanxiu_digest_prints_the_school_and_district_digests(tmp_path, capsys, monkeypatch) -> None:
     cfg, url = write_config(tmp_path)
     asyncio.run(prepare(url))
-    monkeypatch.setattr(bot.cli, "_now", lambda: DIGEST_AT)
+    monkeypatch.setattr(bot.cli.common, "now", lambda: DIGEST_AT)
     assert main(["digest", "--school", "LX001", "--config", str(cfg)]) == 0
     assert capsys.readouterr().out == SCHOOL_LX001 + "\n"
     assert main(["digest", "--district", "--config", str(cfg)]) == 0
@@ -229,7 +229,7 @@ def test_yanxiu_digest_prints_the_school_and_district_digests(tmp_path, capsys, 
 def test_yanxiu_digest_send_queues_it_once_for_the_schools_groups(tmp_path, capsys, monkeypatch) -> None:
     cfg, url = write_config(tmp_path)
     asyncio.run(prepare(url))
-    monkeypatch.setattr(bot.cli, "_now", lambda: DIGEST_AT)
+    monkeypatch.setattr(bot.cli.common, "now", lambda: DIGEST_AT)
     assert main(["digest", "--school", "LX001", "--send", "--config", str(cfg)]) == 0
     captured = capsys.readouterr()
     assert captured.out == SCHOOL_LX001 + "\n" and "queued for 1 group(s)" in captured.err

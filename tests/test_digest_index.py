@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import event, inspect, make_url
 
-from handlers.dashboard_views import weekly_trend
+from bot.web.views import weekly_trend
 from handlers.digest import build_all_digests, build_school_digest
 from storage.db import Database, alembic_config, is_sqlite
 from storage.queries.directory import active_term, all_schools

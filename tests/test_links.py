@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from bot.links import SECRET_FILE, DashboardLinks, LinkSigner, install_secret
+from bot.web.links import SECRET_FILE, DashboardLinks, LinkSigner, install_secret
 from kernel.links import DISTRICT, LinkGrant, LinkProblem, school_scope
 from tests.conftest import local
 

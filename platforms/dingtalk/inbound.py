@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 REPLY_AS_MARKDOWN = False  # chat replies are plain text: it renders line breaks as typed
 
 
-@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
+@dataclass(slots=True)  # not frozen: built once per message (see kernel/messages.py)
 class Handled:
     """The outcome of one robot message, for the HTTP response or the Stream ACK."""
 

@@ -43,7 +43,7 @@ class ParseError:
     reason: str  # "malformed" | "no_staff_id" | "quota_paused" | "platform_error"
 
 
-@dataclass(slots=True)  # not frozen: built once per message (see bot/messages.py)
+@dataclass(slots=True)  # not frozen: built once per message (see kernel/messages.py)
 class DingTalkContext:
     session_webhook: str | None
     session_webhook_expires_ms: int | None
@@ -244,7 +244,7 @@ def _parse(
     if len(staff_id) > MAX_USER_ID_CHARS:
         raise _Malformed("senderStaffId")
     sender_name = _opt_str(payload, "senderNick") or ""
-    context = DingTalkContext(  # by position, in field order (see bot/messages.py)
+    context = DingTalkContext(  # by position, in field order (see kernel/messages.py)
         _opt_str(payload, "sessionWebhook") or None,  # session_webhook
         _opt_ms(payload.get("sessionWebhookExpiredTime")),  # session_webhook_expires_ms
         _opt_str(payload, "robotCode") or None,  # robot_code
@@ -288,7 +288,7 @@ def _parse(
     else:
         unsupported = msgtype if msgtype in UNSUPPORTED_KINDS else "unknown"
 
-    message = IncomingMessage(  # by position, in field order (see bot/messages.py)
+    message = IncomingMessage(  # by position, in field order (see kernel/messages.py)
         PLATFORM,  # platform
         msg_id,  # msg_id
         conversation_id,  # conversation_id

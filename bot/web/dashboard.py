@@ -1,6 +1,6 @@
 """The read-only web dashboard (/dashboard/…) and the chart images (/charts/<sha>.png).
 
-Every dashboard request carries a signed, expiring link token (`?t=`, bot/links.py). A
+Every dashboard request carries a signed, expiring link token (`?t=`, bot/web/links.py). A
 district link opens everything; a school link opens that school and its teachers only.
 No token, a bad signature, an expired link, a person no longer allowed, or another
 school's page → 403 with a short explanation and no data. Pages are Jinja2 templates
@@ -21,8 +21,8 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.dispatch import Services
-from bot.links import DashboardLinks
-from handlers.dashboard_views import district_view, school_view, teacher_view
+from bot.web.links import DashboardLinks
+from bot.web.views import district_view, school_view, teacher_view
 from kernel.links import DISTRICT, LinkGrant, LinkProblem, school_scope
 from kernel.records import SchoolInfo, TermInfo
 from storage.chart_files import charts_dir, is_chart_name
