@@ -24,7 +24,7 @@ def _local_day(moment: datetime, tz: ZoneInfo) -> date:
 def session_weekdays(ctx: Context) -> list[str]:
     """The weekdays sessions meet on, e.g. ["二", "四"], for "研修安排在每周二、周四"."""
     assert ctx.term is not None
-    days = sorted({d for s in ctx.term.plan.sessions for d in s.weekdays})
+    days = sorted({d for a in ctx.term.plan.meetings if a.every != "once" for d in a.weekdays})
     return ["一二三四五六日"[d] for d in days]
 
 

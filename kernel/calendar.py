@@ -109,6 +109,15 @@ class SchoolCalendar:
             d += timedelta(days=1)
         return None
 
+    def previous_school_day_on_or_before(self, d: date, since: date | None = None) -> date | None:
+        """The last school day in [since, d] (since defaults to a year back); None if none."""
+        first = since if since is not None else d - timedelta(days=_SEARCH_LIMIT_DAYS)
+        while d >= first:
+            if self.is_school_day(d):
+                return d
+            d -= timedelta(days=1)
+        return None
+
     def first_school_day_of_month(self, year: int, month: int) -> date | None:
         """The month's first school day, or None when the whole month has none."""
         first = date(year, month, 1)

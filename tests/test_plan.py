@@ -273,16 +273,16 @@ def test_deadline_reminders_at_three_one_and_zero_days() -> None:
     }
 
 
-def test_a_deadline_reminder_on_a_weekend_moves_on_or_is_dropped() -> None:
+def test_a_deadline_reminder_on_a_weekend_moves_to_the_school_day_before() -> None:
     text = edited(
         ("due = 2023-04-30T17:00:00", "due = 2023-04-04T17:00:00"),
         ("min_photos = 3", "min_photos = 3\nremind_before_days = [4, 2, 1]"),
     )
-    reminders = sends_of(text, "deadline_reminder")
-    # 4 days before is Fri 3/31; 2 days before is Sun 4/2 → Mon 4/3; 1 day before is Mon 4/3.
-    assert reminders["lesson-photos/4"] == at("2023-03-31 17:00")
-    assert reminders["lesson-photos/2"] == at("2023-04-03 17:00")
-    assert reminders["lesson-photos/1"] == at("2023-04-03 17:00")
+    reminders = {ref: when for ref, when in sends_of(text, "deadline_reminder").items()
+                 if ref.startswith("lesson-photos/")}
+    # 4 days before is Fri 3/31; 2 days before is Sun 4/2 → back to Fri 3/31 17:00, the same
+    # moment as the 4-day one, so sent once; 1 day before is Mon 4/3.
+    assert reminders == {"lesson-photos/4": at("2023-03-31 17:00"), "lesson-photos/1": at("2023-04-03 17:00")}
     dropped = sends_of(
         edited(
             ("remind_before_days = [3, 1, 0]", "remind_before_days = [0]"),
@@ -291,6 +291,16 @@ def test_a_deadline_reminder_on_a_weekend_moves_on_or_is_dropped() -> None:
         "deadline_reminder",
     )
     assert dropped == {}  # the morning-of reminder would come after the due time
+
+
+def test_a_reminder_before_a_holiday_deadline_is_kept_on_the_school_day_before() -> None:
+    """Seed 003: the teacher materials are due Sunday 2023-04-30, in the 劳动节 break."""
+    text = edited(("min_photos = 3", "min_photos = 3\nremind_before_days = [3, 1, 0]"))
+    reminders = {ref: when for ref, when in sends_of(text, "deadline_reminder").items()
+                 if ref.startswith("lesson-photos/")}
+    assert reminders == {"lesson-photos/3": at("2023-04-27 17:00"),  # Thu
+                         "lesson-photos/1": at("2023-04-28 17:00"),  # Sat 4/29 (holiday) → Fri
+                         "lesson-photos/0": at("2023-04-28 08:00")}  # Sun 4/30 (holiday) → Fri 08:00
 
 
 def test_school_digest_on_a_holiday_friday_moves_to_the_next_school_day() -> None:

@@ -93,15 +93,19 @@ def send_order(send: Send) -> tuple[datetime, str, str]:
 
 
 def _deadline_reminders(plan: Plan) -> Iterable[Send]:
+    """At each offset before a deadline; one that falls on a non-school day moves to the school
+    day before it (the deadline itself never moves), and is sent once if two land together."""
     for task in plan.tasks:
+        seen: set[datetime] = set()
         for offset in task.remind_before_days:
-            day = task.due.date() - timedelta(days=offset)
-            clock = plan.remind_at if offset == 0 else task.due.time()
-            moved = plan.calendar.next_school_day_on_or_after(day, until=task.due.date())
+            day = task.due.astimezone(plan.tz).date() - timedelta(days=offset)
+            clock = plan.remind_at if offset == 0 else task.due.astimezone(plan.tz).time()
+            moved = plan.calendar.previous_school_day_on_or_before(day, since=plan.start)
             if moved is None:
                 continue
             at = datetime.combine(moved, clock, tzinfo=plan.tz)
-            if plan.starts_at <= at < task.due:
+            if plan.starts_at <= at < task.due and at not in seen:
+                seen.add(at)
                 yield DeadlineReminder(at, task.id, offset)
 
 
@@ -133,7 +137,7 @@ def _theme_sends(plan: Plan) -> Iterable[Send]:
 
 def scheduled_sends(plan: Plan, occurrences: list[Occurrence] | None = None) -> list[Send]:
     """Every proactive message of the term, sorted by (at, kind, ref)."""
-    reminders = {s.name: s.remind_before for s in plan.sessions}
+    reminders = {a.id: a.remind_before for a in plan.meetings}
     sends: list[Send] = [
         *_theme_sends(plan),
         *_deadline_reminders(plan),
@@ -141,7 +145,7 @@ def scheduled_sends(plan: Plan, occurrences: list[Occurrence] | None = None) -> 
         *_digests(plan, plan.district_digest, district=True),
     ]
     for o in session_occurrences(plan) if occurrences is None else occurrences:
-        before = reminders.get(o.session)
+        before = reminders.get(o.activity)
         if before is not None:
             sends.append(SessionReminder(o.starts_at - timedelta(minutes=before), o))
     return sorted((s for s in sends if plan.starts_at <= s.at < plan.ends_at), key=send_order)
