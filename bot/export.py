@@ -17,7 +17,7 @@ from kernel.spreadsheet import defuse
 BASE_COLUMNS = ["school_code", "school_name", "name", "sessions_attended", "sessions_held",
                 "reflections_accepted", "photos", "hours_earned", "hours_required"]
 # what a task's state is called in the export (a photo task begun but short is a draft)
-EXPORT_STATE = {"accepted": "accepted", "flagged": "flagged", "draft": "draft",
+EXPORT_STATE = {"none": "", "accepted": "accepted", "flagged": "flagged", "draft": "draft",
                 "partial": "draft", "missing": "missing"}
 SUMMARY_COLUMNS = ["school_code", "school_name", "people", "sessions_held", "checkin_rate",
                    "reflections_done", "photos_done", "hours_avg", "hours_full"]
@@ -26,7 +26,7 @@ Progress = Callable[[int, int], None]
 
 
 def header(plan: Plan) -> list[str]:
-    return BASE_COLUMNS + [t.id for t in plan.tasks]
+    return BASE_COLUMNS + [t.id for t in plan.tasks if t.per_teacher]
 
 
 def _number(value: float) -> int | float:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.attendance import NOBODY, Profile, profile_of
 from kernel.commands import ROLE_RANK, Command
 from kernel.links import LinkIssuer
 from kernel.messages import IncomingMessage, Reply
-from kernel.records import GroupInfo, PersonInfo, SchoolInfo, TermInfo
+from kernel.records import MEMBER_ROLES, GroupInfo, PersonInfo, SchoolInfo, TermInfo
 from storage.directory import Directory
-
-MEMBER_ROLES = ("teacher", "school_lead")  # whose training a school's figures count
 
 
 @dataclass(slots=True)  # not frozen: built once per message (see kernel/messages.py)
@@ -38,6 +37,13 @@ class Context:
     @property
     def role(self) -> str:
         return self.person.role if self.person else "unknown"
+
+    @property
+    def profile(self) -> Profile:
+        """What the sender's scopes look at: their own school, 学段, 学科 and 乡镇."""
+        if self.person is None:
+            return NOBODY
+        return profile_of(self.person, self.directory.school(self.person.school_id))
 
     @property
     def is_member(self) -> bool:

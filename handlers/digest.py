@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.jobs import Draft, JobContext, job
+from kernel.attendance import Units
 from kernel.figures import DistrictDigest, SchoolDigest, district_digest, school_digests
 from kernel.records import SchoolInfo, SchoolRow, TermInfo
 from storage.db import Database
@@ -25,14 +26,15 @@ async def school_digest_figures(session: AsyncSession, term: TermInfo, school: S
                                 now: datetime) -> SchoolDigest:
     """One school's figures (queries narrowed to that school)."""
     rec = await digest_records(session, term_id=term.id, task_ids=list(term.task_ids.values()),
-                               school_id=school.id)
-    rec.schools = [SchoolRow(school.id, school.code, school.name)]  # the school asked about
+                               labels=Units(term.plan, term.occurrences, now).labels(), school_id=school.id)
+    rec.schools = [SchoolRow(school.id, school.code, school.name, school.township)]  # the school asked about
     return school_digests(term, rec, now)[0]
 
 
 async def all_school_figures(session: AsyncSession, term: TermInfo, now: datetime) -> list[SchoolDigest]:
     """Every school's figures, from one pass over the district's records."""
-    rec = await digest_records(session, term_id=term.id, task_ids=list(term.task_ids.values()))
+    rec = await digest_records(session, term_id=term.id, task_ids=list(term.task_ids.values()),
+                               labels=Units(term.plan, term.occurrences, now).labels())
     return school_digests(term, rec, now)
 
 
@@ -99,7 +101,7 @@ async def digest_on_demand(db: Database, *, school_code: str | None, now: dateti
         if school_code is not None and school is None:
             return OnDemand(problem="unknown_school")
         if school is not None:
-            text = await build_school_digest(session, term, SchoolInfo(school.id, school.code, school.name), now)
+            text = await build_school_digest(session, term, SchoolInfo(school.id, school.code, school.name, school.township), now)
         else:
             text = await build_district_digest(session, term, now)
         groups = [gid for gid, route in await digest_recipients(session, school.id if school else None)

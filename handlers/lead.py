@@ -115,7 +115,7 @@ class Owing:
 
 def owed_now(status: TaskStatus, now: datetime, tz: ZoneInfo) -> bool:
     """Unfinished and still useful to remind: not yet due, or due today."""
-    if task_done(status):
+    if task_done(status) or status.state == "none":  # done, or not theirs to do
         return False
     return status.due >= now or status.due.astimezone(tz).date() == now.astimezone(tz).date()
 

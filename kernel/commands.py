@@ -23,7 +23,7 @@ _EOL = re.compile(r"\r\n?")
 _TRAILING = re.compile(r"^[\s,.!:;~。，！：；、…]*$")
 
 
-ROLE_RANK = {"teacher": 0, "school_lead": 1, "district_admin": 2}
+ROLE_RANK = {"teacher": 0, "school_lead": 1, "township_lead": 2, "district_admin": 3}
 
 
 @dataclass(frozen=True, slots=True)

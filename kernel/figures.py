@@ -1,7 +1,9 @@
 """The figures a digest shows, assembled in Python from the set-wise rows of storage.queries.digest.
 
-Per-member progress uses the same rules as 进度 (kernel/hours.py): the same task states,
-the same 学时 (sessions attended + tasks done, capped at the term's requirement).
+Per-member progress uses the same rules as 进度 (kernel/hours.py, kernel/attendance.py): the
+meetings of the activities each member takes part in (their scope), one attendance per unit,
+the member's own tasks, the same 学时 by category, capped at the term's requirement. A task
+out of a member's scope shows as "none" (the columns stay aligned with the plan's tasks).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kernel.hours import Progress, TaskStatus
+from kernel.attendance import Profile, Units, activities_for
+from kernel.hours import Progress, TaskStatus, categories_of, count_status
 from kernel.plan import TaskSpec
 from kernel.records import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow, TermInfo
 
@@ -46,9 +49,25 @@ NO_RATE = Rate(0, 0)
 class MemberProgress:
     member: MemberRow
     name: str
-    progress: Progress
-    checkins_due: int  # held sessions not excused
+    progress: Progress  # its tasks: every teacher task of the plan, "none" where out of scope
+    checkins_due: int  # held units not excused
     absent: int  # of those, not checked in
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolTaskLine:
+    """A task the school hands in (材料), or one per subject: how far it is."""
+
+    key: str
+    title: str
+    due: datetime
+    have: int
+    need: int
+    subject: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.have >= self.need
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +130,7 @@ class SchoolDigest:
     hours_full: int  # members who reached the requirement
     hours_short: tuple[tuple[str, float], ...]  # members below the requirement, fewest first
     overall: float | None  # the mean of the check-in, reflection and photo rates that apply
+    school_tasks: tuple[SchoolTaskLine, ...] = ()  # what the school itself hands in
 
     @property
     def overall_pct(self) -> int | None:
@@ -150,9 +170,12 @@ def reflection_status(spec: TaskSpec, state: str | None, flagged: bool, chars: i
 
 
 def photos_status(spec: TaskSpec, photos: int) -> TaskStatus:
-    need = spec.min_photos or 0
-    state = "accepted" if photos >= need else ("partial" if photos else "missing")
-    return TaskStatus(spec.id, spec.kind, spec.title, spec.due, state, photos, need, spec.hours)
+    return count_status(spec, photos)
+
+
+def not_for(spec: TaskSpec) -> TaskStatus:
+    """A task this member does not owe (out of their scope)."""
+    return TaskStatus(spec.id, spec.kind, spec.title, spec.due, "none", 0, spec.need, 0.0, spec.category)
 
 
 _DONE = frozenset(("accepted", "flagged"))  # kernel/hours.task_done
@@ -165,58 +188,116 @@ class _Assembler:
     def __init__(self, term: TermInfo, rec: DigestRecords, now: datetime) -> None:
         self.term, self.rec, self.now = term, rec, now
         self.plan = term.plan
-        self.held = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
+        self.units = Units(self.plan, term.occurrences, now)
+        self.held = len(self.units.complete)
+        self.started = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
         self.starts = {i.id: i.occurrence.starts_at for i in term.occurrences}
         in_time_order = sorted(term.occurrences, key=lambda i: i.occurrence.starts_at)
         self.rank = {info.id: n for n, info in enumerate(in_time_order)}
-        self.excused: dict[int, int] = defaultdict(int)
+        self.leaves: dict[int, list[tuple[int, bool]]] = defaultdict(list)
         for leave in rec.leaves:
-            starts = self.starts.get(leave.occurrence_id)
-            if starts is not None and starts <= now and not leave.attended:
-                self.excused[leave.person_id] += 1
-        self.tasks = []
-        for spec in self.plan.tasks:
-            tid = term.task_ids.get(spec.id)
-            found = (rec.submissions if spec.kind == "reflection" else rec.photos).get(tid, _NOTHING) \
-                if tid is not None else _NOTHING
-            self.tasks.append((spec, spec.kind == "reflection", found))
+            self.leaves[leave.person_id].append((leave.occurrence_id, leave.attended))
+        self.specs = tuple(s for s in self.plan.tasks if s.per_teacher)
         # per task: each person's status (people without a record share the default), and per
         # person the hours their finished tasks earn — one pass over the rows, not per member
         self.columns: list[tuple[dict[int, TaskStatus], TaskStatus]] = []
-        self.task_hours: dict[int, float] = defaultdict(float)
+        self.task_hours: dict[int, dict[str | None, float]] = defaultdict(lambda: defaultdict(float))
         self.flagged: dict[int, list[tuple[str, SubmissionRow]]] = defaultdict(list)
-        for spec, is_reflection, found in self.tasks:
-            self.columns.append(self._column(spec, is_reflection, found))
+        for spec in self.specs:
+            self.columns.append(self._column(spec))
+        self.schools = {s.id: s for s in rec.schools}
+        self._scopes: dict[Profile, tuple[frozenset[str], tuple[bool, ...]]] = {}
 
-    def _column(self, spec: TaskSpec, is_reflection: bool,
-                found: dict[int, Any]) -> tuple[dict[int, TaskStatus], TaskStatus]:
+    def _column(self, spec: TaskSpec) -> tuple[dict[int, TaskStatus], TaskStatus]:
+        tid = self.term.task_ids.get(spec.id)
+        is_reflection = spec.kind == "reflection"
+        if tid is None:
+            found: dict[int, Any] = _NOTHING
+        elif is_reflection:
+            found = self.rec.submissions.get(tid, _NOTHING)
+        elif spec.kind == "photos":
+            found = self.rec.photos.get(tid, _NOTHING)
+        else:  # files: counted per owner, a teacher's owner is "p:<id>"
+            found = {int(owner[2:]): n for owner, n in self.rec.files.get(tid, {}).items()
+                     if owner.startswith("p:")}
         shared: dict[tuple[str | None, bool, int], TaskStatus] = {}
         column: dict[int, TaskStatus] = {}
         for pid, value in found.items():
-            # a reflection is a SubmissionRow-shaped row (read by position); photos are a count
+            # a reflection is a SubmissionRow-shaped row (read by position); photos/files a count
             key = (value[0], bool(value[2]), value[1]) if is_reflection else (None, False, value)
             status = shared.get(key)
             if status is None:
                 status = shared[key] = (reflection_status(spec, *key) if is_reflection
-                                        else photos_status(spec, value))
+                                        else count_status(spec, value))
             column[pid] = status
             if status.state in _DONE:
-                self.task_hours[pid] += spec.hours
+                self.task_hours[pid][spec.category] += spec.hours
             if is_reflection and value[2] == NEAR_DUPLICATE:
                 self.flagged[pid].append((spec.title, SubmissionRow(*value)))
-        default = reflection_status(spec, None, False, 0) if is_reflection else photos_status(spec, 0)
+        default = reflection_status(spec, None, False, 0) if is_reflection else count_status(spec, 0)
         return column, default
+
+    def scope_of(self, member: MemberRow) -> tuple[frozenset[str], tuple[bool, ...]]:
+        """The member's activities and, per teacher task, whether they owe it (per profile)."""
+        school = self.schools.get(member.school_id)
+        profile = Profile(school.code if school else None, member.stage, member.subject,
+                          school.township if school else None)
+        found = self._scopes.get(profile)
+        if found is None:
+            found = self._scopes[profile] = (
+                activities_for(self.plan, profile),
+                tuple(profile.in_scope(self.plan.task_scope(s)) for s in self.specs))
+        return found
 
     def member(self, member: MemberRow) -> MemberProgress:
         pid, plan = member.id, self.plan
-        attended, late, earned = self.rec.attendance.get(pid, (0, 0, 0.0))
-        tasks = tuple([column.get(pid, default) for column, default in self.columns])
-        earned += self.task_hours.get(pid, 0.0)
-        excused = self.excused.get(pid, 0)
-        progress = Progress(attended=attended, late=late, held=self.held, excused=excused, tasks=tasks,
-                            hours_earned=min(earned, plan.required_hours), hours_required=plan.required_hours)
-        due = max(self.held - excused, 0)
+        activities, owed = self.scope_of(member)
+        attended = late = open_attended = 0
+        by_activity: dict[str, int] = {}
+        for label, (n, lates) in self.rec.attendance.get(pid, {}).items():
+            activity, _, state = label.partition("|")
+            if activity not in activities:
+                continue
+            attended += n
+            late += lates
+            by_activity[activity] = by_activity.get(activity, 0) + n
+            if state == "open":
+                open_attended += n
+        held = self.units.held_for(activities) + open_attended
+        excused = self.units.excused(self.leaves.get(pid, ()), activities)
+        earned = self.units.hours(by_activity)
+        for category, hours in self.task_hours.get(pid, {}).items():
+            earned[category] = earned.get(category, 0.0) + hours
+        tasks = tuple([column.get(pid, default) if mine else not_for(spec)
+                       for (column, default), mine, spec in zip(self.columns, owed, self.specs, strict=True)])
+        total = sum(earned.values()) if earned else 0.0
+        progress = Progress(attended=attended, late=late, held=held, excused=excused, tasks=tasks,
+                            hours_earned=min(total, plan.required_hours), hours_required=plan.required_hours,
+                            categories=categories_of(plan, earned), hours_total=round(total, 2))
+        due = max(held - excused, 0)
         return MemberProgress(member, member.name, progress, due, max(due - attended, 0))
+
+    def school_tasks(self, school: SchoolRow, members: list[MemberRow]) -> tuple[SchoolTaskLine, ...]:
+        """The school's own tasks (by = "school"), and per subject (by = "subject")."""
+        lines = []
+        for spec in self.plan.tasks:
+            if spec.per_teacher:
+                continue
+            scope = self.plan.task_scope(spec)
+            tid = self.term.task_ids.get(spec.id)
+            owners = self.rec.files.get(tid, {}) if tid is not None else {}
+            in_scope = [m for m in members
+                        if Profile(school.code, m.stage, m.subject, school.township).in_scope(scope)]
+            if not in_scope and not scope.everyone:
+                continue
+            if spec.by == "school":
+                lines.append(SchoolTaskLine(spec.id, spec.title, spec.due, owners.get(f"s:{school.id}", 0),
+                                            spec.need))
+                continue
+            for subject in sorted({m.subject for m in in_scope if m.subject}):
+                lines.append(SchoolTaskLine(spec.id, spec.title, spec.due,
+                                            owners.get(f"s:{school.id}:{subject}", 0), spec.need, subject))
+        return tuple(lines)
 
     def flags(self, members: list[MemberRow]) -> tuple[FlagLine, ...]:
         """Near-duplicate reflections of these members, with whom each resembles."""
@@ -234,25 +315,29 @@ def _task_summaries(specs: tuple[TaskSpec, ...], members: list[MemberProgress]) 
     done = [0] * len(specs)
     short: list[list[Short]] = [[] for _ in specs]
     missing: list[list[str]] = [[] for _ in specs]
+    owing = [0] * len(specs)
     for m in members:
         for index, status in enumerate(m.progress.tasks):
             state = status.state
+            if state == "none":
+                continue  # not this member's task
+            owing[index] += 1
             if state in _DONE:
                 done[index] += 1
             elif state == "missing":
                 missing[index].append(m.name)
             else:
                 short[index].append(Short(m.name, status.have, status.need))
-    return tuple(TaskSummary(spec.id, spec.kind, spec.title, spec.due, Rate(done[i], len(members)),
+    return tuple(TaskSummary(spec.id, spec.kind, spec.title, spec.due, Rate(done[i], owing[i]),
                              tuple(short[i]), tuple(missing[i])) for i, spec in enumerate(specs))
 
 
 def _leaves(assembler: _Assembler, leaves: list[LeaveRow]) -> tuple[list[LeaveLine], int]:
     """The last LEAVE_LINES leaves that excuse something (upcoming ones always), and how many older."""
-    rank = assembler.rank  # occurrences in time order: the first `held` have started
+    rank = assembler.rank  # occurrences in time order: the first `started` have started
     dated = sorted(((rank[leave.occurrence_id], leave) for leave in leaves
                     if not leave.attended and leave.occurrence_id in rank), key=itemgetter(0))
-    past = sum(1 for order, _ in dated if order < assembler.held)
+    past = sum(1 for order, _ in dated if order < assembler.started)
     room = max(LEAVE_LINES - (len(dated) - past), 0)
     kept = dated[past - min(room, past):]
     starts, now, names = assembler.starts, assembler.now, assembler.rec.names
@@ -285,7 +370,7 @@ def _school_digest(assembler: _Assembler, school: SchoolRow, members: list[Membe
                    leaves: list[LeaveRow]) -> SchoolDigest:
     now, plan = assembler.now, assembler.plan
     progress = [assembler.member(m) for m in members]
-    tasks = _task_summaries(plan.tasks, progress)
+    tasks = _task_summaries(assembler.specs, progress)
     reflections = sum((t.done for t in tasks if t.kind == "reflection"), NO_RATE)
     photos = sum((t.done for t in tasks if t.kind == "photos"), NO_RATE)
     checkins = Rate(sum(min(p.progress.attended, p.checkins_due) for p in progress),
@@ -304,7 +389,8 @@ def _school_digest(assembler: _Assembler, school: SchoolRow, members: list[Membe
         hours_full=sum(1 for h in earned if h >= plan.required_hours),
         hours_short=tuple((p.name, p.progress.hours_earned) for p in ranked
                           if p.progress.hours_earned < plan.required_hours),
-        overall=_overall(checkins, reflections, photos))
+        overall=_overall(checkins, reflections, photos),
+        school_tasks=assembler.school_tasks(school, members))
 
 
 def district_digest(term: TermInfo, schools: list[SchoolDigest], now: datetime) -> DistrictDigest:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from kernel.outbound import Mention
 from kernel.plan import Occurrence, Plan
+
+# who a school's figures count: teachers and every kind of lead on a school's roster
+MEMBER_ROLES = ("teacher", "school_lead", "township_lead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,9 @@ class PersonInfo:
     school_id: int | None
     ids: tuple[tuple[str, str], ...]  # (platform, user id) for each platform they are on
     mobile: str | None
+    subject: str | None = None  # 学科
+    stage: str | None = None  # 学段
+    title: str | None = None  # the roster's role word: 校长, 教研组长…
 
     def id_on(self, platform: str) -> str | None:
         """Their user id on `platform`, if they have one there."""
@@ -36,6 +42,7 @@ class SchoolInfo:
     id: int
     code: str
     name: str
+    township: str | None = None  # 乡镇
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,19 @@ class TermInfo:
     loaded_at: datetime
     occurrences: tuple[OccurrenceInfo, ...]
     task_ids: dict[str, int]
+    # what is derived from the plan once per loaded term (a profile's activities…), by key
+    derived: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def unit_days(self, unit: str) -> tuple[OccurrenceInfo, ...]:
+        """The meetings of one unit (the days of an either-day cycle)."""
+        days = cast("dict[str, tuple[OccurrenceInfo, ...]] | None", self.derived.get(("unit_days",)))
+        if days is None:
+            grouped: dict[str, list[OccurrenceInfo]] = {}
+            for info in self.occurrences:
+                grouped.setdefault(info.occurrence.unit, []).append(info)
+            days = {u: tuple(i) for u, i in grouped.items()}
+            self.derived[("unit_days",)] = days
+        return days.get(unit, ())
 
 
 @dataclass
@@ -76,6 +96,7 @@ class PersonRecords:
     excused: set[int] = field(default_factory=set)
     submissions: dict[int, SubmissionState] = field(default_factory=dict)  # task id ->
     photos: dict[int, int] = field(default_factory=dict)  # task id -> count
+    files: dict[int, int] = field(default_factory=dict)  # task id -> documents handed in
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +104,7 @@ class SchoolRow:
     id: int
     code: str
     name: str
+    township: str | None = None
 
 
 class MemberRow(NamedTuple):
@@ -91,6 +113,8 @@ class MemberRow(NamedTuple):
     name: str
     role: str
     mobile: str | None
+    subject: str | None = None
+    stage: str | None = None
 
 
 class SubmissionRow(NamedTuple):
@@ -119,10 +143,12 @@ class DigestRecords:
 
     schools: list[SchoolRow] = field(default_factory=list)
     members: list[MemberRow] = field(default_factory=list)  # by school, then roster order
-    # person id -> (attended, late, hours): check-ins in the term's sessions and what they earn
-    attendance: dict[int, tuple[int, int, float]] = field(default_factory=dict)
+    # person id -> {label: (check-ins, of them late)}: a label groups meetings (an activity, and
+    # whether its unit is still open), as the caller asked (digest_records' `labels`)
+    attendance: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
     submissions: dict[int, dict[int, SubmissionRow]] = field(default_factory=dict)  # task -> person ->
     photos: dict[int, dict[int, int]] = field(default_factory=dict)  # task -> person -> photos stored
+    files: dict[int, dict[str, int]] = field(default_factory=dict)  # task -> owner -> documents
     leaves: list[LeaveRow] = field(default_factory=list)  # every leave in the term
     similar_to: set[int] = field(default_factory=set)  # people a submission was found to resemble
     names: dict[int, str] = field(default_factory=dict)  # members, and anyone a flag points at

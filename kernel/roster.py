@@ -20,12 +20,21 @@ HEADERS = {
     "mobile": ("mobile", "手机号", "手机", "手机号码"),
     "subject": ("subject", "学科"),
     "stage": ("stage", "学段"),
+    "township": ("township", "乡镇", "所属乡镇", "乡（镇）", "乡镇（街道）"),
 }
 ROLES = {
     "teacher": "teacher", "教师": "teacher", "老师": "teacher",
     "school_lead": "school_lead", "学校负责人": "school_lead", "负责人": "school_lead",
+    "校长": "school_lead", "副校长": "school_lead", "分管副校长": "school_lead", "教学校长": "school_lead",
+    "教研组长": "school_lead", "年级组长": "school_lead", "教导主任": "school_lead",
+    "township_lead": "township_lead", "中心校负责人": "township_lead", "中心校校长": "township_lead",
     "district_admin": "district_admin", "区管理员": "district_admin", "管理员": "district_admin",
+    "县管理员": "district_admin",
 }
+# the role words kept as a person's title: what a lead is (a 教研组长 sees their subject's teachers)
+TITLES = frozenset(word for word in ROLES if not word.isascii() and word not in (
+    "教师", "老师", "学校负责人", "负责人", "区管理员", "管理员", "县管理员"))
+SUBJECT_LEAD = "教研组长"
 MOBILE = re.compile(r"^1\d{10}$")
 # the roster file's user-id columns (SPEC §10) and the platform whose identity each one is
 IDENTITY_COLUMNS = {"dingtalk": "dingtalk_userid", "wecom": "wecom_userid"}
@@ -43,6 +52,8 @@ class RosterRow:
     mobile: str | None
     subject: str | None
     stage: str | None
+    title: str | None = None  # the roster's role word when it says more than the role: 校长, 教研组长…
+    township: str | None = None  # the school's 乡镇
 
     def identities(self) -> tuple[tuple[str, str], ...]:
         """(platform, user id) for every platform column this row fills."""
@@ -145,8 +156,13 @@ def parse_roster(rows: list[list[object]]) -> tuple[list[RosterRow], list[Reject
             line=line, school_code=cells.get("school_code"), school_name=cells.get("school_name"),
             name=cells["name"] or "", role=ROLES[(cells.get("role") or "").lower()],
             dingtalk_userid=cells.get("dingtalk_userid"), wecom_userid=cells.get("wecom_userid"),
-            mobile=cells.get("mobile"), subject=cells.get("subject"), stage=cells.get("stage")))
+            mobile=cells.get("mobile"), subject=cells.get("subject"), stage=cells.get("stage"),
+            title=_title(cells.get("role")), township=cells.get("township")))
     return good, bad
+
+
+def _title(word: str | None) -> str | None:
+    return word if word in TITLES else None
 
 
 def _problem(cells: dict[str, str | None]) -> str | None:
@@ -154,7 +170,10 @@ def _problem(cells: dict[str, str | None]) -> str | None:
         return "name is empty"
     role = (cells.get("role") or "").lower()
     if role not in ROLES:
-        return f"role {cells.get('role')!r} is not teacher/教师, school_lead/学校负责人 or district_admin/区管理员"
+        return (f"role {cells.get('role')!r} is not teacher/教师, school_lead/学校负责人 (校长, 分管副校长, "
+                f"教研组长, 年级组长), township_lead/中心校负责人 or district_admin/区管理员")
+    if ROLES[role] == "township_lead" and not cells.get("township"):
+        return "township is empty (a 中心校负责人 sees the schools of their township)"
     if ROLES[role] != "district_admin" and not cells.get("school_code"):
         return "school_code is empty"
     if cells.get("school_code") and not cells.get("school_name"):
@@ -168,7 +187,7 @@ def _problem(cells: dict[str, str | None]) -> str | None:
 
 
 TEXT_FIELDS = ("school_code", "school_name", "name", "dingtalk_userid", "wecom_userid",
-               "mobile", "subject", "stage")
+               "mobile", "subject", "stage", "township")
 
 
 def formula_warnings(rows: list[RosterRow]) -> list[FormulaWarning]:

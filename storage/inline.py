@@ -91,3 +91,10 @@ def sqlite_time(value: Any) -> str:
     text = str(utc.isoformat(" ", "microseconds")[:26])  # without its "+00:00"
     _last_time = (value, text)
     return text
+
+
+def sqlite_datetime(text: str) -> Any:
+    """The naive-UTC text UTCDateTime stores in SQLite, back as an aware datetime."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -59,6 +59,7 @@ class School(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    township: Mapped[str | None] = mapped_column(String(100))  # 乡镇: a township lead sees its schools
 
 
 class Person(Base):
@@ -66,7 +67,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(20))  # teacher | school_lead | district_admin
+    role: Mapped[str] = mapped_column(String(20))  # teacher | school_lead | township_lead | district_admin
+    title: Mapped[str | None] = mapped_column(String(20))  # the roster's word: 校长, 教研组长…
     mobile: Mapped[str | None] = mapped_column(String(30))
     subject: Mapped[str | None] = mapped_column(String(50))
     stage: Mapped[str | None] = mapped_column(String(50))
@@ -137,6 +139,8 @@ class SessionOccurrence(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     term_id: Mapped[int] = mapped_column(ForeignKey("term.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    activity: Mapped[str] = mapped_column(String(100), default="")  # the plan's activity id
+    unit: Mapped[str] = mapped_column(String(200), default="")  # one attendance (attend = "one": the cycle)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -202,6 +206,26 @@ class Photo(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class FileSubmission(Base):
+    """A document handed in for a file task (教案, 课件, 证书, 材料), stored under its hash.
+
+    `owner` is whose it counts for: "p:<person id>" for a teacher's task, "s:<school id>"
+    for a school's, "s:<school id>:<subject>" for a school's subject; the same file twice
+    counts once."""
+
+    __tablename__ = "file_submission"
+    __table_args__ = (UniqueConstraint("task_id", "owner", "sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(120))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))  # who sent it
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))  # the file's own name, as sent
+    ext: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PendingDownload(Base):
     """A picture acknowledged to the platform but not yet fetched; resumed on start."""
 
@@ -215,6 +239,8 @@ class PendingDownload(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
     reply_route: Mapped[dict | None] = mapped_column(JSON)  # how to tell the teacher "第 N/M 张"
+    kind: Mapped[str] = mapped_column(String(10), default="photo")  # photo | file
+    name: Mapped[str | None] = mapped_column(String(255))  # a file's own name
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

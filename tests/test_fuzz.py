@@ -115,6 +115,7 @@ PLAUSIBLE = {
     "mobile": st.sampled_from(["13800138000", 13800138001.0, "1380013", "", None]),
     "subject": st.sampled_from(["语文", "数学", None]),
     "stage": st.sampled_from(["小学", "初中", None]),
+    "township": st.sampled_from(["榆林镇", "", None]),
 }
 
 

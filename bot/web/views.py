@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest import district_figures, school_digest_figures
+from kernel.attendance import Profile
 from kernel.figures import NO_RATE, DistrictDigest, Rate, SchoolDigest
 from kernel.hours import Progress, TaskStatus, progress_of
 from kernel.plan import TaskSpec
@@ -128,10 +129,13 @@ async def teacher_view(session: AsyncSession, term: TermInfo, person: PersonRow,
     """One person's progress (as 进度 shows it) and the evidence behind it."""
     task_ids = list(term.task_ids.values())
     records = await person_records(session, person.id, [o.id for o in term.occurrences], task_ids)
-    progress = progress_of(term, records, now)
+    profile = Profile(person.school_code, person.stage, person.subject, person.township)
+    progress = progress_of(term, records, now, profile)
     evidence = await person_evidence(session, person.id, term.id, task_ids)
     tasks = []
-    for spec, status in zip(term.plan.tasks, progress.tasks, strict=True):
+    for status in progress.tasks:
+        spec = term.plan.task(status.key)
+        assert spec is not None
         tid = term.task_ids.get(spec.id)
         tasks.append(TaskEvidence(spec, status, evidence.submissions.get(tid) if tid else None,
                                   [p for p in evidence.photos if p.task_id == tid]))

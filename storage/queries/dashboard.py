@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.records import MEMBER_ROLES
 from storage.models import Checkin, Leave, Person, Photo, School, SessionOccurrence, Submission
 
-MEMBER_ROLES = ("teacher", "school_lead")  # as storage.queries.digest: whose completion counts
 MAX_LISTED = 500  # district staff are a handful; beyond this many, a sub-select (old SQLite: 999 parameters)
 
 
@@ -98,6 +98,8 @@ class PersonRow:
     school_name: str | None
     subject: str | None
     stage: str | None
+    school_code: str | None = None
+    township: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +153,7 @@ async def school_info_by_code(session: AsyncSession, code: str) -> tuple[int, st
 async def person_row(session: AsyncSession, person_id: int) -> PersonRow | None:
     row = (await session.execute(
         select(Person.id, Person.name, Person.role, Person.school_id, School.name, Person.subject,
-               Person.stage).outerjoin(School, School.id == Person.school_id)
+               Person.stage, School.code, School.township).outerjoin(School, School.id == Person.school_id)
         .where(Person.id == person_id))).first()
     return PersonRow(*row) if row else None
 

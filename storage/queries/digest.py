@@ -14,16 +14,24 @@ read from their covering index (ix_submission_digest), never from the rows that 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.records import DigestRecords, LeaveRow, MemberRow, SchoolRow, SubmissionRow
+from kernel.records import (
+    MEMBER_ROLES,
+    DigestRecords,
+    LeaveRow,
+    MemberRow,
+    SchoolRow,
+    SubmissionRow,
+)
 from storage.models import (
     ChatGroup,
     Checkin,
+    FileSubmission,
     Leave,
     Person,
     Photo,
@@ -32,11 +40,10 @@ from storage.models import (
     Submission,
 )
 
-MEMBER_ROLES = ("teacher", "school_lead")  # who a school's completion is about
 # Core tables: statements over their columns skip the ORM's per-row loading step
 PERSON, SCHOOL, GROUP = Person.__table__, School.__table__, ChatGroup.__table__
 CHECKIN, LEAVE, OCCURRENCE = Checkin.__table__, Leave.__table__, SessionOccurrence.__table__
-SUBMISSION, PHOTO = Submission.__table__, Photo.__table__
+SUBMISSION, PHOTO, FILE = Submission.__table__, Photo.__table__, FileSubmission.__table__
 
 
 
@@ -56,38 +63,36 @@ def _members_only(stmt: Any, person_col: Any, school_id: int | None) -> Any:
     return stmt.where(person_col.in_(select(PERSON.c.id).where(PERSON.c.school_id == school_id)))
 
 
-def _hours_of(column: Any, occurrences: Sequence[tuple[int, float]]) -> ColumnElement[Any] | float:
-    """What one check-in earns, by its occurrence: a constant when all sessions earn the same."""
-    by_hours: dict[float, list[int]] = defaultdict(list)
-    for oid, hours in occurrences:
-        by_hours[float(hours)].append(oid)
-    if len(by_hours) <= 1:
-        return next(iter(by_hours), 0.0)
-    return case(*((column.in_(ids), literal(hours)) for hours, ids in by_hours.items()), else_=literal(0.0))
+def _label_of(column: Any, labels: Mapping[int, str]) -> ColumnElement[Any]:
+    """Each meeting's label, by its id: a constant when all meetings share one."""
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for oid, label in labels.items():
+        by_label[label].append(oid)
+    if len(by_label) <= 1:
+        return literal(next(iter(by_label), ""))
+    return case(*((column.in_(ids), literal(label)) for label, ids in by_label.items()), else_=literal(""))
 
 
-async def _attendance(session: AsyncSession, occurrences: Sequence[tuple[int, float]],
-                      school_id: int | None) -> dict[int, tuple[int, int, float]]:
-    ids = [oid for oid, _ in occurrences]
+async def _attendance(session: AsyncSession, labels: Mapping[int, str],
+                      school_id: int | None) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per person and label: check-ins and how many were late (one query, GROUP BY in SQL)."""
+    ids = list(labels)
     if not ids:
         return {}
     district = school_id is None
     occurrence = CHECKIN.c.occurrence_id + 0 if district else CHECKIN.c.occurrence_id
-    hours = _hours_of(occurrence, occurrences)
-    hours_sum = func.sum(hours) if not isinstance(hours, float) else func.count()
-    counts = _members_only(select(CHECKIN.c.person_id, func.count(), hours_sum).where(occurrence.in_(ids))
-                           .group_by(CHECKIN.c.person_id), CHECKIN.c.person_id, school_id)
-    rows = (await session.execute(counts)).all()
-    scale = hours if isinstance(hours, float) else 1.0
-    person = CHECKIN.c.person_id + 0 if district else CHECKIN.c.person_id
-    lates = _members_only(select(person, func.count()).where(CHECKIN.c.late.is_(True), occurrence.in_(ids))
-                          .group_by(person), CHECKIN.c.person_id, school_id)
-    late = {pid: n for pid, n in (await session.execute(lates)).all()}
-    return {pid: (n, late.get(pid, 0), float(h or 0) * scale) for pid, n, h in rows}
+    label = _label_of(occurrence, labels)
+    late = func.sum(case((CHECKIN.c.late.is_(True), 1), else_=0))
+    counts = _members_only(select(CHECKIN.c.person_id, label, func.count(), late).where(occurrence.in_(ids))
+                           .group_by(CHECKIN.c.person_id, label), CHECKIN.c.person_id, school_id)
+    found: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for pid, name, n, lates in (await session.execute(counts)).all():
+        found[pid][name] = (n, int(lates or 0))
+    return dict(found)
 
 
 async def digest_records(session: AsyncSession, *, term_id: int, task_ids: Sequence[int],
-                         school_id: int | None = None) -> DigestRecords:
+                         labels: Mapping[int, str], school_id: int | None = None) -> DigestRecords:
     """Schools, members, attendance, submissions, photos and leave of one term.
 
     `school_id` narrows every query to one school (index lookups); None reads the district.
@@ -97,9 +102,8 @@ async def digest_records(session: AsyncSession, *, term_id: int, task_ids: Seque
     two readers in one process convoy on it — about twice the CPU and no less wall time.
     """
     rec = DigestRecords()
-    occurrences = [(oid, hours) for oid, hours in (await session.execute(
-        select(OCCURRENCE.c.id, OCCURRENCE.c.hours).where(OCCURRENCE.c.term_id == term_id))).all()]
-    await _people_and_checkins(session, rec, occurrences, school_id)
+    occurrences = list(labels)
+    await _people_and_checkins(session, rec, labels, school_id)
     await _tasks_and_leave(session, rec, occurrences, task_ids, school_id)
     rec.names = {m.id: m.name for m in rec.members}
     others = rec.similar_to - rec.names.keys()
@@ -110,22 +114,22 @@ async def digest_records(session: AsyncSession, *, term_id: int, task_ids: Seque
 
 
 async def _people_and_checkins(session: AsyncSession, rec: DigestRecords,
-                               occurrences: list[tuple[int, float]], school_id: int | None) -> None:
+                               labels: Mapping[int, str], school_id: int | None) -> None:
     district = school_id is None
-    school_q = select(SCHOOL.c.id, SCHOOL.c.code, SCHOOL.c.name).order_by(SCHOOL.c.code)
+    school_q = select(SCHOOL.c.id, SCHOOL.c.code, SCHOOL.c.name, SCHOOL.c.township).order_by(SCHOOL.c.code)
     if not district:
         school_q = school_q.where(SCHOOL.c.id == school_id)
     rec.schools = [SchoolRow(*row) for row in (await session.execute(school_q)).all()]
     person = PERSON.c
-    member_q = select(person.id, person.school_id, person.name, person.role, person.mobile
-                      ).where(person.role.in_(MEMBER_ROLES))
+    member_q = select(person.id, person.school_id, person.name, person.role, person.mobile,
+                      person.subject, person.stage).where(person.role.in_(MEMBER_ROLES))
     member_q = member_q.where((person.school_id + 0).is_not(None) if district else person.school_id == school_id)
     rec.members = sorted((MemberRow(*row) for row in (await session.execute(member_q)).all()),
                          key=lambda m: (m.school_id, m.id))
-    rec.attendance = await _attendance(session, occurrences, school_id)
+    rec.attendance = await _attendance(session, labels, school_id)
 
 
-async def _tasks_and_leave(session: AsyncSession, rec: DigestRecords, occurrences: list[tuple[int, float]],
+async def _tasks_and_leave(session: AsyncSession, rec: DigestRecords, occurrences: list[int],
                            task_ids: Sequence[int], school_id: int | None) -> None:
     district = school_id is None
     if task_ids:
@@ -144,6 +148,7 @@ async def _tasks_and_leave(session: AsyncSession, rec: DigestRecords, occurrence
                                 photo.person_id, school_id)
         for pid, tid, n in (await session.execute(photo_q)).all():
             rec.photos.setdefault(tid, {})[pid] = n
+        rec.files = await _files(session, task_ids, school_id)
     if occurrences:
         leave, checkin = LEAVE.c, CHECKIN.c
         leave_occurrence = leave.occurrence_id + 0 if district else leave.occurrence_id
@@ -151,9 +156,24 @@ async def _tasks_and_leave(session: AsyncSession, rec: DigestRecords, occurrence
             select(leave.person_id, leave.occurrence_id, leave.reason, checkin.id.is_not(None))
             .outerjoin(CHECKIN, and_(checkin.person_id == leave.person_id,
                                      checkin.occurrence_id == leave.occurrence_id))
-            .where(leave_occurrence.in_([oid for oid, _ in occurrences])), leave.person_id, school_id)
+            .where(leave_occurrence.in_(occurrences)), leave.person_id, school_id)
         rec.leaves = [LeaveRow(pid, oid, reason, bool(came))
                       for pid, oid, reason, came in (await session.execute(leave_q)).all()]
+
+
+async def _files(session: AsyncSession, task_ids: Sequence[int],
+                 school_id: int | None) -> dict[int, dict[str, int]]:
+    """task → owner → documents (teachers' and schools'), of one school or the district."""
+    f = FILE.c
+    stmt = select(f.task_id, f.owner, func.count()).where(f.task_id.in_(list(task_ids)))
+    if school_id is not None:  # the school's own, its subjects', and its members'
+        members = select(PERSON.c.id).where(PERSON.c.school_id == school_id)
+        stmt = stmt.where(or_(f.owner == f"s:{school_id}", f.owner.like(f"s:{school_id}:%"),
+                              f.person_id.in_(members)))
+    found: dict[int, dict[str, int]] = {}
+    for tid, owner, n in (await session.execute(stmt.group_by(f.task_id, f.owner))).all():
+        found.setdefault(tid, {})[owner] = n
+    return found
 
 
 async def digest_recipients(session: AsyncSession, school_id: int | None) -> list[tuple[int, str | None]]:
@@ -168,6 +188,6 @@ async def digest_recipients(session: AsyncSession, school_id: int | None) -> lis
 
 
 async def school_by_code(session: AsyncSession, code: str) -> SchoolRow | None:
-    stmt = select(SCHOOL.c.id, SCHOOL.c.code, SCHOOL.c.name).where(SCHOOL.c.code == code)
+    stmt = select(SCHOOL.c.id, SCHOOL.c.code, SCHOOL.c.name, SCHOOL.c.township).where(SCHOOL.c.code == code)
     row = (await session.execute(stmt)).first()
     return SchoolRow(*row) if row else None

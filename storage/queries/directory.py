@@ -25,7 +25,7 @@ from storage.models import (
 
 
 def person_info(p: Person, ids: tuple[tuple[str, str], ...]) -> PersonInfo:
-    return PersonInfo(p.id, p.name, p.role, p.school_id, ids, p.mobile)
+    return PersonInfo(p.id, p.name, p.role, p.school_id, ids, p.mobile, p.subject, p.stage, p.title)
 
 
 async def identities_of(session: AsyncSession, person_ids: list[int] | None = None
@@ -65,7 +65,7 @@ async def person_by_id(session: AsyncSession, person_id: int) -> PersonInfo | No
 
 async def all_schools(session: AsyncSession) -> list[SchoolInfo]:
     rows = (await session.scalars(select(School).order_by(School.code))).all()
-    return [SchoolInfo(s.id, s.code, s.name) for s in rows]
+    return [SchoolInfo(s.id, s.code, s.name, s.township) for s in rows]
 
 
 async def all_groups(session: AsyncSession) -> list[GroupInfo]:
@@ -87,7 +87,7 @@ async def active_term(session: AsyncSession) -> TermInfo | None:
         SessionOccurrence.term_id == term.id).order_by(SessionOccurrence.starts_at))).all()
     occurrences = tuple(OccurrenceInfo(o.id, Occurrence(
         session=o.name, starts_at=o.starts_at, ends_at=o.ends_at, opens_at=o.opens_at,
-        closes_at=o.closes_at, hours=o.hours)) for o in occ_rows)
+        closes_at=o.closes_at, hours=o.hours, activity=o.activity, unit=o.unit)) for o in occ_rows)
     tasks = (await session.execute(select(Task.key, Task.id).where(Task.term_id == term.id))).all()
     return TermInfo(term.id, plan, term.loaded_at, occurrences, {k: i for k, i in tasks})
 

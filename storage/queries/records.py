@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.records import PersonRecords, SubmissionState
-from storage.inline import sqlite_driver, sqlite_time
-from storage.models import Checkin, Leave, Photo, Submission
+from storage.inline import sqlite_datetime, sqlite_driver, sqlite_time
+from storage.models import Checkin, FileSubmission, Leave, Photo, Submission
 from storage.queries.common import insert_if_absent
+from storage.queries.files import person_owner
 
 
 async def record_checkin(session: AsyncSession, *, person_id: int, occurrence_id: int, at: datetime,
@@ -38,6 +39,23 @@ async def record_checkin(session: AsyncSession, *, person_id: int, occurrence_id
 
 
 
+async def first_checkin_among(session: AsyncSession, person_id: int,
+                              occurrence_ids: list[int]) -> tuple[int, datetime] | None:
+    """(occurrence id, time) of this person's check-in on any of these meetings, if any: the
+    other days of an either-day cycle."""
+    raw = sqlite_driver(session)
+    if raw is not None:  # the burst's path: driver-level SQL
+        marks = ",".join("?" * len(occurrence_ids))
+        row = raw.execute(f"SELECT occurrence_id, at FROM checkin WHERE person_id = ? "
+                          f"AND occurrence_id IN ({marks}) ORDER BY at LIMIT 1",
+                          (person_id, *occurrence_ids)).fetchone()
+        return (row[0], sqlite_datetime(row[1])) if row is not None else None
+    row = (await session.execute(select(Checkin.occurrence_id, Checkin.at).where(
+        Checkin.person_id == person_id, Checkin.occurrence_id.in_(occurrence_ids))
+        .order_by(Checkin.at).limit(1))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def person_records(session: AsyncSession, person_id: int, occurrence_ids: list[int],
                          task_ids: list[int]) -> PersonRecords:
     """Everything one person has done in a term, in four small queries."""
@@ -56,4 +74,8 @@ async def person_records(session: AsyncSession, person_id: int, occurrence_ids: 
         counts = await session.execute(select(Photo.task_id, func.count()).where(
             Photo.person_id == person_id, Photo.task_id.in_(task_ids)).group_by(Photo.task_id))
         rec.photos = {tid: n for tid, n in counts}
+        files = await session.execute(select(FileSubmission.task_id, func.count()).where(
+            FileSubmission.owner == person_owner(person_id), FileSubmission.task_id.in_(task_ids))
+            .group_by(FileSubmission.task_id))
+        rec.files = {tid: n for tid, n in files}
     return rec

@@ -16,7 +16,7 @@ from kernel.roster import IDENTITY_COLUMNS, RejectedRow, RosterRow
 from storage.models import Identity, Person, School
 from storage.queries.directory import directory_changed
 
-PERSON_FIELDS = ("name", "role", "mobile", "subject", "stage")
+PERSON_FIELDS = ("name", "role", "mobile", "subject", "stage", "title")
 
 
 @dataclass
@@ -41,12 +41,16 @@ async def apply_roster(session: AsyncSession, rows: list[RosterRow]) -> ImportRe
         if row.school_code:
             school = schools.get(row.school_code)
             if school is None:
-                school = School(code=row.school_code, name=row.school_name or row.school_code)
+                school = School(code=row.school_code, name=row.school_name or row.school_code,
+                                township=row.township)
                 session.add(school)
                 await session.flush()
                 schools[row.school_code] = school
             elif row.school_name and school.name != row.school_name:
                 school.name = row.school_name
+                renamed = True
+            if row.township and school.township != row.township:
+                school.township = row.township
                 renamed = True
             school_id = school.id
         ids = row.identities()

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.records import GroupInfo, PersonInfo
+from kernel.records import MEMBER_ROLES, GroupInfo, PersonInfo
 from storage.models import ChatGroup, Person, Photo, Submission
 from storage.queries.directory import group_info, identities_of, person_info
-
-MEMBER_ROLES = ("teacher", "school_lead")  # the people a school's tasks are about
 
 
 async def people_owing(session: AsyncSession, *, task_id: int, kind: str, min_photos: int | None,

@@ -8,7 +8,17 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.plan import Plan, session_occurrences
-from storage.models import Checkin, Leave, Photo, SessionOccurrence, Submission, Task, Term, Theme
+from storage.models import (
+    Checkin,
+    FileSubmission,
+    Leave,
+    Photo,
+    SessionOccurrence,
+    Submission,
+    Task,
+    Term,
+    Theme,
+)
 
 
 async def save_plan(session: AsyncSession, plan: Plan, toml_text: str, now: datetime) -> int:
@@ -34,7 +44,8 @@ async def save_plan(session: AsyncSession, plan: Plan, toml_text: str, now: date
         session.add(task)
     for stale in tasks.values():  # dropped from the plan: keep it only if it holds evidence
         used = await session.scalar(select(exists().where(Submission.task_id == stale.id))) or \
-            await session.scalar(select(exists().where(Photo.task_id == stale.id)))
+            await session.scalar(select(exists().where(Photo.task_id == stale.id))) or \
+            await session.scalar(select(exists().where(FileSubmission.task_id == stale.id)))
         if not used:
             await session.delete(stale)
 
@@ -45,14 +56,15 @@ async def save_plan(session: AsyncSession, plan: Plan, toml_text: str, now: date
         occ = wanted.pop((row.name, row.starts_at), None)
         if occ is not None:
             row.ends_at, row.opens_at, row.closes_at, row.hours = occ.ends_at, occ.opens_at, occ.closes_at, occ.hours
+            row.activity, row.unit = occ.activity, occ.unit
             continue
         used = await session.scalar(select(exists().where(Checkin.occurrence_id == row.id))) or \
             await session.scalar(select(exists().where(Leave.occurrence_id == row.id)))
         if not used:
             await session.delete(row)
     for occ in wanted.values():
-        session.add(SessionOccurrence(term_id=term.id, name=occ.session, starts_at=occ.starts_at,
-                                      ends_at=occ.ends_at, opens_at=occ.opens_at,
-                                      closes_at=occ.closes_at, hours=occ.hours))
+        session.add(SessionOccurrence(term_id=term.id, name=occ.session, activity=occ.activity,
+                                      unit=occ.unit, starts_at=occ.starts_at, ends_at=occ.ends_at,
+                                      opens_at=occ.opens_at, closes_at=occ.closes_at, hours=occ.hours))
     await session.flush()
     return term.id
