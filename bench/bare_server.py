@@ -1,8 +1,10 @@
 """The baseline for the check-in burst: a bare aiohttp handler that only verifies the
 DingTalk signature and parses the JSON body — no database, no business logic.
 
-Run: python -m bench.bare_server PORT SECRET [--reuse-port]
-(--reuse-port: one of several such processes on one port, like `serve --workers N`.)
+Run: python -m bench.bare_server PORT SECRET [--reuse-port] [--uvloop]
+(--reuse-port: one of several such processes on one port, like `serve --workers N`;
+--uvloop: on uvloop's loop, as `serve` runs when the `fast` extra is installed — without it,
+asyncio's own loop, as the README's install gives `serve`.)
 """
 
 from __future__ import annotations
@@ -36,12 +38,10 @@ def make_app(secret: str) -> web.Application:
 
 def main() -> None:
     port, secret = int(sys.argv[1]), sys.argv[2]
-    try:
+    if "--uvloop" in sys.argv[3:]:
         import uvloop
 
         uvloop.install()
-    except ImportError:
-        pass
     web.run_app(make_app(secret), host="127.0.0.1", port=port, print=None, access_log=None,
                 reuse_port="--reuse-port" in sys.argv[3:])
 

@@ -1,14 +1,18 @@
-"""Bench: a district-wide check-in burst against `yanxiu serve` on SQLite, compared with a
-bare aiohttp handler that only verifies the signature and parses the JSON (same requests,
-same run). Prints req/s, p50/p99, the ratio, and checks every acknowledged check-in is
-stored exactly once; then the medians over the runs, and the host speed 5,000/s would take
-at the instructions a request measured. Targets (SPEC §9): ≥ 5,000/s, ratio ≥ 0.5,
-p99 ≤ 25 ms.
+"""Bench: a session's first minutes against one `yanxiu serve` on SQLite — first check-ins,
+repeat 签到, platform redeliveries, 进度, 签到 before the window opens, 请假 (bench/burst_mix.py)
+— compared with a bare aiohttp handler that only verifies the signature and parses the JSON
+(the same requests, the same run, loaded in turns: ABBA slices). Prints each run's req/s,
+p50/p99 overall and per kind, the ratio to the bare handler, and checks every answer (a repeat
+shows the first time, a redelivery the stored reply) and that every acknowledged check-in is
+stored exactly once; then the medians over the runs. Targets (SPEC §9): ratio ≥ 0.75, p99 ≤ 25
+ms at concurrency 64; each kind's p99 within 1.5× the first check-in's.
 
-Run: python -m bench.checkin_burst [--n 20000] [--runs 3] [--concurrency 64]
-                                  [--workers 2] [--bare-workers 1]
-`--workers`: yanxiu's serving processes (`serve --workers N`; 2 on this 2-core machine);
-`--bare-workers`: the bare handler's processes on one port (SPEC's baseline: one).
+The servers run as the README installs them (`pip install -e ".[test]"`: no uvloop) unless
+`--loop uvloop`; `--loop both` runs four servers in the same turns — yanxiu and the bare
+handler, each on asyncio's loop and on uvloop — to tell what uvloop is worth.
+
+Run: python -m bench.checkin_burst [--n 20000] [--runs 3] [--concurrency 64] [--loop asyncio]
+        [--first 0.3 --repeat 0.35 --redeliver 0.15 --progress 0.1 --closed 0.05 --leave 0.05]
 Only 127.0.0.1 is contacted; every server it starts is stopped before it exits.
 """
 
@@ -19,24 +23,40 @@ import asyncio
 import csv
 import json
 import os
-import shutil
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.loadgen import Request, Result, median, run
+from bench.burst_mix import (
+    DEFAULT_MIX,
+    KINDS,
+    SCHOOLS,
+    MixBuilder,
+    check_answers,
+    conversation,
+    to_requests,
+)
+from bench.burst_report import (
+    Target,
+    cpu_seconds,
+    kind_figures,
+    print_medians,
+    print_run,
+    stored_records,
+)
+from bench.loadgen import Request, Result, run
 from bot.demo import TZ
 from platforms.dingtalk.wire import callback_signature
 
 SECRET = "bench-app-secret"
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "platforms" / "dingtalk" / "group_text.json"
+WARMUP = 1000  # messages before the measured burst: every kind's path and template warm
+SLICES = 4  # each server's load, in slices taken in turn: A B B A A B B A (or A B C D D C B A)
 
 
 def free_port() -> int:
@@ -50,30 +70,55 @@ def write_roster(path: Path, n: int) -> None:
         w = csv.writer(f)
         w.writerow(["school_code", "school_name", "name", "role", "dingtalk_userid", "wecom_userid", "mobile"])
         for i in range(n):
-            school = i % 100
+            school = i % SCHOOLS
             w.writerow([f"S{school:03d}", f"第{school}学校", f"教师{i}", "teacher", f"bt-{i:06d}", "", ""])
 
 
+def session_start(now: datetime) -> datetime:
+    """The burst's session starts in 5 minutes: its check-in window opened 5 minutes ago."""
+    return (now + timedelta(minutes=5)).replace(second=0, microsecond=0)
+
+
 def write_plan(path: Path) -> None:
-    now = datetime.now(UTC).astimezone(TZ)
-    today = now.date()
-    start = (now.replace(second=0, microsecond=0)).strftime("%H:%M")
+    """A term of sessions every Tuesday and Thursday, one of them today (an extra school
+    date) whose check-in window is open now and stays open for 25 minutes, another tomorrow
+    (请假 明天); a reflection and a photo task (进度 lists them)."""
+    start = session_start(datetime.now(UTC).astimezone(TZ))
+    day = start.date()
+    tomorrow = day + timedelta(days=1)
+    end = max(tomorrow, min(day + timedelta(days=30), day.replace(month=12, day=31)))
     path.write_text(f"""
 [term]
 name = "bench"
-start = {today.replace(day=1).isoformat()}
-end = {today.replace(day=28).isoformat() if today.day <= 28 else today.isoformat()}
+start = {(day - timedelta(days=90)).isoformat()}
+end = {end.isoformat()}
 timezone = "Asia/Shanghai"
 required_hours = 36
-extra_school_dates = [{today.isoformat()}]
+extra_school_dates = [{day.isoformat()}, {tomorrow.isoformat()}]
 
 [[session]]
 name = "burst"
-weekdays = []
-start = "{start}"
-minutes = 60
-checkin_opens_before = 30
-checkin_closes_after = 60
+weekdays = ["tue", "thu"]
+start = "{start.strftime("%H:%M")}"
+minutes = 40
+checkin_opens_before = 10
+checkin_closes_after = 20
+hours = 1
+
+[[task]]
+id = "reflection"
+kind = "reflection"
+title = "本月研修心得"
+min_chars = 1000
+due = {end.isoformat()}T17:00:00
+hours = 2
+
+[[task]]
+id = "photos"
+kind = "photos"
+title = "听课照片"
+min_photos = 3
+due = {end.isoformat()}T17:00:00
 hours = 1
 """, encoding="utf-8")
 
@@ -103,6 +148,7 @@ enabled = {"true" if sim else "false"}
 
 
 def build_requests(n: int, offset: int = 0) -> list[Request]:
+    """`n` first check-ins of teachers offset… (the crash and workers tests' burst)."""
     base = json.loads(FIXTURE.read_text(encoding="utf-8"))
     ts = str(int(time.time() * 1000))
     headers = (("Content-Type", "application/json"), ("timestamp", ts),
@@ -137,14 +183,10 @@ def wait_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
 
 
 def yanxiu(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "bot.cli", *args], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """A `yanxiu` command; its output only when it fails."""
+    done = subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"yanxiu {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
 
 
 def children(pid: int) -> list[int]:
@@ -161,51 +203,65 @@ def children(pid: int) -> list[int]:
     return found
 
 
-class Meter:
-    """Servers' CPU seconds and (where `perf` can count) instructions, from now until
-    `per_request`: figures of the code, not only of how busy the machine's neighbours are,
-    which moves wall-clock rates by up to a factor of two. Several processes add up."""
+def bind_school_groups(db_url: str) -> None:
+    """Each school's group bound to it, reply-only (no proactive route: nothing is sent)."""
+    from storage.db import Database
+    from storage.queries.groups import bind_group, school_by_code
 
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.counter = start_instruction_count(pids)
-        self.before = sum(cpu_seconds(pid) for pid in pids)
+    async def bind() -> None:
+        db = Database(db_url)
+        try:
+            async with db.sessions() as s, s.begin():
+                for k in range(SCHOOLS):
+                    school = await school_by_code(s, f"S{k:03d}")
+                    assert school is not None
+                    await bind_group(s, platform="dingtalk", conversation_id=conversation(k),
+                                     school_id=school.id, now=datetime.now(UTC), title=f"第{k}学校研修群")
+        finally:
+            await db.close()
 
-    def per_request(self, requests: int) -> tuple[float, float | None]:
-        """(CPU microseconds, instructions) per request since the meter started."""
-        cpu = (sum(cpu_seconds(pid) for pid in self.pids) - self.before) / requests * 1e6
-        instructions = stop_instruction_count(self.counter)
-        return cpu, instructions / requests if instructions is not None else None
-
-
-def start_instruction_count(pids: list[int]) -> subprocess.Popen[str] | None:
-    if shutil.which("perf") is None:
-        return None
-    counter = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions", "-p",
-                                ",".join(map(str, pids))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # attached before the load starts
-    return counter if counter.poll() is None else None
+    asyncio.run(bind())
 
 
-def stop_instruction_count(counter: subprocess.Popen[str] | None) -> float | None:
-    """Instructions counted since start, or None where perf may not count (no PMU, paranoid)."""
-    if counter is None:
-        return None
-    counter.send_signal(signal.SIGINT)
-    _, err = counter.communicate(timeout=30)
-    for line in err.splitlines():
-        fields = line.split(",")
-        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
-            return float(fields[0])
-    return None
+def prepare_yanxiu(folder: Path, roster: Path, plan: Path) -> tuple[Path, Path]:
+    """A database with the roster, the plan and the bound groups; (config, database file)."""
+    folder.mkdir(parents=True)
+    db = folder / "bench.db"
+    cfg = folder / "config.toml"
+    write_config(cfg, db_url=f"sqlite+aiosqlite:///{db}", port=free_port(), files_dir=folder / "files")
+    yanxiu("roster", "import", str(roster), "--config", str(cfg))
+    yanxiu("plan", "load", str(plan), "--config", str(cfg))
+    bind_school_groups(f"sqlite+aiosqlite:///{db}")
+    return cfg, db
 
 
-def _kinsn(value: float | None) -> str:
-    return f"{value / 1000:,.0f}k" if value is not None else "n/a (no perf)"
+def start_target(target: Target, cfg: Path | None) -> None:
+    """Start the target's server on a free port and wait until it listens."""
+    target.port = free_port()
+    if cfg is not None:  # yanxiu: the config's port is this run's
+        text = cfg.read_text(encoding="utf-8")
+        cfg.write_text("\n".join(f"port = {target.port}" if line.startswith("port = ") else line
+                                 for line in text.splitlines()), encoding="utf-8")
+        argv = [sys.executable, "-m", "bench.serve_installed", "--clock-header",
+                *(["--uvloop"] if target.uvloop else []), "serve", "--config", str(cfg)]
+    else:
+        argv = [sys.executable, "-m", "bench.bare_server", str(target.port), SECRET,
+                *(["--uvloop"] if target.uvloop else [])]
+    target.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wait_port(target.port, target.proc)
+
+
+def stop_targets(targets: list[Target]) -> None:
+    for t in targets:
+        if t.proc is not None and t.proc.poll() is None:
+            t.proc.terminate()
+    for t in targets:
+        if t.proc is not None:
+            t.proc.wait(timeout=30)
 
 
 def load(port: int, requests: list[Request], concurrency: int) -> Result:
+    """The load generator on uvloop when it is there (it is not measured: only cheaper)."""
     try:
         import uvloop
 
@@ -214,141 +270,89 @@ def load(port: int, requests: list[Request], concurrency: int) -> Result:
         return asyncio.run(run("127.0.0.1", port, requests, concurrency, keep_bodies=True))
 
 
-def host_speed(instructions: float | None, cpu_us: float) -> float | None:
-    """Billions of instructions the host ran per CPU second of the bare server: the same code
-    every time, so this says how fast the machine was in that minute (its neighbours vary it)."""
-    return instructions / cpu_us / 1000 if instructions is not None and cpu_us > 0 else None
-
-
-SLICES = 4  # each server's load, in slices taken in turn: y b b y y b b y
-
-
-def start_servers(cfg: Path, port: int, bare_port: int, workers: int, bare_workers: int
-                  ) -> tuple[list[subprocess.Popen[bytes]], list[int], list[int]]:
-    """(processes to stop, yanxiu's serving pids, the bare handler's pids), all listening."""
-    more = ["--workers", str(workers)] if workers > 1 else []
-    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg), *more],
-                              cwd=ROOT, stdout=subprocess.DEVNULL)
-    reuse = ["--reuse-port"] if bare_workers > 1 else []
-    bares = [subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(bare_port), SECRET, *reuse],
-                              cwd=ROOT, stdout=subprocess.DEVNULL) for _ in range(bare_workers)]
-    procs = [server, *bares]
-    try:
-        wait_port(port, server)
-        for bare in bares:
-            wait_port(bare_port, bare)
-        serving = [server.pid]
-        if workers > 1:
-            deadline = time.monotonic() + 30
-            while len(serving := children(server.pid)) < workers:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the workers did not start")
-                time.sleep(0.1)
-            time.sleep(1.0)  # every worker listening, not only the first
-    except BaseException:
-        stop_servers(procs)
-        raise
-    return procs, serving, [b.pid for b in bares]
-
-
-def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.wait(timeout=30)
-
-
-def one_run(n: int, concurrency: int, workers: int = 1, bare_workers: int = 1
-            ) -> tuple[Result, Result, int, int, float | None, float | None]:
-    """One run: `n` check-ins against `yanxiu serve` and the same `n` requests against the bare
-    handler, both servers up and loaded in turns (ABBA), so that both see the same minutes
-    of a host whose speed swings within a minute."""
+def one_run(args: argparse.Namespace, shares: dict[str, float], loops: list[bool]) -> list[Target]:
+    """One run: the same warm-up and burst against every target, in turns (ABBA slices), so
+    that all see the same minutes of a host whose speed swings within a minute."""
     with tempfile.TemporaryDirectory(prefix="yanxiu-bench-") as tmp:
         folder = Path(tmp)
-        port, bare_port = free_port(), free_port()
-        cfg = folder / "config.toml"
-        write_config(cfg, db_url=f"sqlite+aiosqlite:///{folder / 'bench.db'}", port=port,
-                     files_dir=folder / "files")
-        write_roster(folder / "roster.csv", n + 200)
+        roster_size = args.n + WARMUP + 100
+        write_roster(folder / "roster.csv", roster_size)
         write_plan(folder / "plan.toml")
-        yanxiu("roster", "import", str(folder / "roster.csv"), "--config", str(cfg))
-        yanxiu("plan", "load", str(folder / "plan.toml"), "--config", str(cfg))
+        tomorrow = session_start(datetime.now(UTC).astimezone(TZ)).date() + timedelta(days=1)
+        builder = MixBuilder(shares, tomorrow)
+        builder.roster_size = roster_size
+        warm = builder.draw(WARMUP, "msgWARM")
+        burst = builder.draw(args.n, "msgBENCH")
+        now_ms = int(time.time() * 1000)
+        warm_requests, requests = to_requests(warm, SECRET, now_ms), to_requests(burst, SECRET, now_ms)
 
-        procs, serving, bare_pids = start_servers(cfg, port, bare_port, workers, bare_workers)
+        targets: list[Target] = []
+        configs: dict[str, Path] = {}
+        for uv in loops:
+            loop = "uvloop" if uv else "asyncio"
+            cfg, db = prepare_yanxiu(folder / f"yanxiu-{loop}", folder / "roster.csv", folder / "plan.toml")
+            targets.append(Target(f"yanxiu/{loop}", True, uv, db=db))
+            configs[targets[-1].name] = cfg
+            targets.append(Target(f"bare/{loop}", False, uv))
         try:
-            load(port, build_requests(200, offset=n), concurrency)  # warm-up: other teachers
-            load(bare_port, build_requests(200, offset=n), concurrency)
-            requests = build_requests(n)
-            size = -(-n // SLICES)
-            slices = [requests[i:i + size] for i in range(0, n, size)]
-            served_parts: list[Result] = []
-            bare_parts: list[Result] = []
-            served_meter, bare_meter = Meter(serving), Meter(bare_pids)
-            for k, part in enumerate(slices):
-                turns = [(port, served_parts), (bare_port, bare_parts)]
-                for target, parts in (turns if k % 2 == 0 else turns[::-1]):
-                    parts.append(load(target, part, concurrency))
-            served_cpu, served_ins = served_meter.per_request(n)
-            bare_cpu, bare_ins = bare_meter.per_request(n)
+            for t in targets:
+                start_target(t, configs.get(t.name))
+            for t in targets:
+                t.warm = load(t.port, warm_requests, args.concurrency)
+            cpu = {t.name: cpu_seconds(t.proc.pid) for t in targets if t.proc is not None}
+            size = -(-args.n // SLICES)
+            for k in range(0, args.n, size):
+                for t in (targets if (k // size) % 2 == 0 else targets[::-1]):
+                    t.parts.append(load(t.port, requests[k:k + size], args.concurrency))
+            for t in targets:
+                if t.proc is not None:
+                    user, system = cpu_seconds(t.proc.pid)
+                    t.cpu_us = (user + system - sum(cpu[t.name])) / args.n * 1e6
+                    t.sys_us = (system - cpu[t.name][1]) / args.n * 1e6
         finally:
-            stop_servers(procs)
-        served, baseline = Result.joined(served_parts), Result.joined(bare_parts)
-        acked = sum(1 for b in served.bodies if "签到成功" in reply_text(b))
-        con = sqlite3.connect(folder / "bench.db")
-        stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT person_id) FROM checkin "
-                             "WHERE msg_id LIKE 'msgBENCH%' AND msg_id < ?", (f"msgBENCH{n:08d}",)).fetchone()
-        con.close()
-        if stored[0] != stored[1]:
-            raise SystemExit(f"DOUBLE-COUNTED: {stored[0]} rows for {stored[1]} people")
-        print(f"  server CPU per request: yanxiu {served_cpu:.0f} µs, bare {bare_cpu:.0f} µs; "
-              f"instructions per request: yanxiu {_kinsn(served_ins)}, bare {_kinsn(bare_ins)}")
-        speed = host_speed(bare_ins, bare_cpu)
-        if speed is not None:
-            print(f"  host speed: {speed:.2f} G instructions per CPU second (the bare server's)")
-        return served, baseline, acked, stored[0], speed, served_ins
+            stop_targets(targets)
+        for t in targets:
+            t.result = Result.joined(t.parts)
+            if t.yanxiu:
+                assert t.db is not None and t.warm is not None
+                bodies = t.warm.bodies + t.result.bodies
+                by_request = t.warm.by_request + t.result.by_request
+                texts = [reply_text(b) if status == 200 else None
+                         for b, (_, status) in zip(bodies, by_request, strict=True)]
+                t.check = check_answers(builder.messages, texts)
+                t.stored = stored_records(t.db)
+                t.kinds = kind_figures(builder.messages, WARMUP, t.result)
+        return targets
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--n", type=int, default=20000, help="requests in each run's burst")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=2, help="yanxiu serve --workers N (default 2)")
-    ap.add_argument("--bare-workers", type=int, default=1, help="bare handler processes (default 1)")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop", "both"), default="asyncio",
+                    help="the servers' event loop (default asyncio: the README's install)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="yanxiu serve processes: 1 (SQLite is one process; several need PostgreSQL)")
+    for kind in KINDS:
+        ap.add_argument(f"--{kind}", type=float, default=DEFAULT_MIX[kind],
+                        help=f"share of {kind} (default {DEFAULT_MIX[kind]})")
     args = ap.parse_args()
-    print(f"check-in burst: n={args.n}, concurrency={args.concurrency}, runs={args.runs}, "
-          f"cpus={os.cpu_count()}, yanxiu workers={args.workers}, bare processes={args.bare_workers}")
-    rates, bases, ratios, p99s, p50s, speeds, costs = [], [], [], [], [], [], []
+    if args.workers != 1:
+        ap.error("--workers: the SQLite target is one `yanxiu serve` process (serve refuses more)")
+    shares = {k: getattr(args, k) for k in KINDS}
+    if any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+        ap.error("the shares must be ≥ 0 and not all 0")
+    loops = {"asyncio": [False], "uvloop": [True], "both": [False, True]}[args.loop]
+    print(f"check-in burst: n={args.n} (+{WARMUP} warm-up), concurrency={args.concurrency}, "
+          f"runs={args.runs}, cpus={os.cpu_count()}, loop={args.loop}, one yanxiu process; mix "
+          + ", ".join(f"{k} {v:g}" for k, v in shares.items()))
+    runs: list[list[Target]] = []
     for i in range(args.runs):
-        served, baseline, acked, stored, speed, cost = one_run(args.n, args.concurrency,
-                                                               args.workers, args.bare_workers)
-        ratio = served.rate / baseline.rate
-        print(f"run {i + 1}: yanxiu  {served.summary()}")
-        print(f"run {i + 1}: bare    {baseline.summary()}")
-        print(f"run {i + 1}: ratio {ratio:.2f}; acknowledged check-ins {acked}, stored {stored} "
-              f"({'exactly once' if acked == stored else 'MISMATCH'})")
-        if acked != stored:
-            raise SystemExit("acknowledged and stored check-ins differ")
-        rates.append(served.rate)
-        bases.append(baseline.rate)
-        ratios.append(ratio)
-        p99s.append(served.percentile(0.99) * 1000)
-        p50s.append(served.percentile(0.5) * 1000)
-        if speed is not None:
-            speeds.append(speed)
-        if cost is not None:
-            costs.append(cost)
-    # a ratio pairs the two servers' loads of one run, taken in turns; the host's speed moves
-    # between runs, so the median is taken over the runs' ratios, not of the two medians
-    rate, base = median(rates), median(bases)
-    print(f"median of {args.runs}: yanxiu {rate:,.0f}/s (target ≥ 5,000), bare {base:,.0f}/s, "
-          f"ratio {median(ratios):.2f} (target ≥ 0.5), p50 {median(p50s):.1f} ms, "
-          f"p99 {median(p99s):.1f} ms (target ≤ 25)"
-          + (f"; host speed {median(speeds):.2f} G instructions/s" if speeds else ""))
-    if costs:
-        where = "on the server's core" if args.workers == 1 else f"summed over its {args.workers} workers"
-        print(f"  5,000/s at yanxiu's {median(costs) / 1000:,.0f}k instructions a request needs "
-              f"{5000 * median(costs) / 1e9:.2f} G instructions/s {where}")
+        targets = one_run(args, shares, loops)
+        print_run(i + 1, targets)
+        runs.append(targets)
+    print_medians(runs)
 
 
 if __name__ == "__main__":

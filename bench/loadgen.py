@@ -33,6 +33,9 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     bodies: list[bytes] = field(default_factory=list)  # in request order
     errors: int = 0
+    # in request order, one entry per request sent: its latency (0.0 when it got no answer)
+    # and status (0 when none), so that a caller can split the figures by kind of request
+    by_request: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -43,10 +46,7 @@ class Result:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies, q)
 
     @classmethod
     def joined(cls, parts: Sequence[Result]) -> Result:
@@ -56,7 +56,8 @@ class Result:
             for status, count in part.statuses.items():
                 statuses[status] = statuses.get(status, 0) + count
         return cls(sum(p.seconds for p in parts), [x for p in parts for x in p.latencies], statuses,
-                   [b for p in parts for b in p.bodies], sum(p.errors for p in parts))
+                   [b for p in parts for b in p.bodies], sum(p.errors for p in parts),
+                   [x for p in parts for x in p.by_request])
 
     def summary(self) -> str:
         return (f"{len(self.latencies)} requests in {self.seconds:.2f}s = {self.rate:,.0f} req/s; "
@@ -130,8 +131,16 @@ async def run(host: str, port: int, requests: Sequence[Request], concurrency: in
         if s:
             counts[s] = counts.get(s, 0) + 1
     done = [lat for lat, s in zip(latencies, statuses, strict=True) if s]
-    return Result(seconds, done, counts, bodies, errors)
+    return Result(seconds, done, counts, bodies, errors, list(zip(latencies, statuses, strict=True)))
 
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 < q < 1) of `values` as Result.percentile takes it; nan when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
