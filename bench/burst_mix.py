@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.loadgen import Request
-from bot.platforms.dingtalk_wire import callback_signature
+from platforms.dingtalk.wire import callback_signature
 
 KINDS = ("first", "repeat", "redeliver", "progress", "closed", "leave")
 DEFAULT_MIX = {"first": 0.30, "repeat": 0.35, "redeliver": 0.15, "progress": 0.10,

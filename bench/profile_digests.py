@@ -23,7 +23,8 @@ from sqlalchemy import event
 from bench.digests import NOW, baseline
 from bot.cli import tune_gc
 from handlers.digest import render_district_digest, render_school_digest
-from handlers.digest_figures import district_digest, school_digests
+from kernel.attendance import Units
+from kernel.figures import district_digest, school_digests
 from storage.db import Database
 from storage.queries.digest import digest_records
 from storage.queries.directory import active_term
@@ -34,7 +35,8 @@ async def one_pass(db: Database, term: Any, statements: list[tuple[str, Any, flo
     """Seconds of each step of all school digests + the district digest."""
     t0 = time.perf_counter()
     async with db.sessions() as s:
-        rec = await digest_records(s, term_id=term.id, task_ids=list(term.task_ids.values()))
+        rec = await digest_records(s, term_id=term.id, task_ids=list(term.task_ids.values()),
+                                   labels=Units(term.plan, term.occurrences, NOW).labels())
     t1 = time.perf_counter()
     if statements is not None:
         statements.append(("", None, t1))  # the end of the last statement's rows

@@ -41,7 +41,7 @@ def install_clock_header() -> None:
     """Give `create_app` the shifted clock, and let the DingTalk callback set the shift per
     request (before it reads the clock to verify the signature)."""
     import bot.app
-    from bot.platforms.dingtalk import CallbackEndpoint
+    from platforms.dingtalk import CallbackEndpoint
 
     original_create = bot.app.create_app
     original_handle = CallbackEndpoint.handle
