@@ -90,6 +90,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
     services = Services(db=db, directory=directory, clock=clock,
                         files_dir=Path(config.storage.files_dir),
                         max_photo_bytes=config.storage.max_photo_bytes,
+                        max_file_bytes=config.storage.max_file_bytes,
                         observe=metrics.observe_handler)
     services.chat_routes.update({p.name: p.chat_route for p, _ in config.enabled_platforms() if p.chat_route})
     app[SERVICES] = services
@@ -136,7 +137,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] = utc_now,
 
     board = Switchboard(handle=partial(dispatch, services), clock=clock, db=db, directory=directory,
                         http=lambda: app[HTTP], max_body_bytes=config.server.max_body_bytes,
-                        max_photo_bytes=config.storage.max_photo_bytes, background=background,
+                        max_fetch_bytes=max(config.storage.max_photo_bytes,
+                                            config.storage.max_file_bytes),
+                        background=background,
                         fetchers=services.fetchers, repliers=services.repliers,
                         routes=services.routes)
     for platform, settings in config.enabled_platforms():

@@ -57,6 +57,7 @@ class DatabaseConfig:
 class StorageConfig:
     files_dir: str = "./files"
     max_photo_bytes: int = 10 * 1024 * 1024
+    max_file_bytes: int = 20 * 1024 * 1024  # a 教案, 课件 or 压缩包 (WeCom caps files at 20 MB)
 
 
 _APP_SECTIONS: dict[str, type] = {

@@ -40,6 +40,7 @@ class Services:
     clock: Callable[[], datetime]
     files_dir: Path
     max_photo_bytes: int = 10 * 1024 * 1024
+    max_file_bytes: int = 20 * 1024 * 1024
     links: LinkIssuer | None = None  # set when this app serves the dashboard
     chat_routes: dict[str, str] = field(default_factory=dict)  # platform → route for 绑定 in chat
     # filled by the platform adapters at start-up, keyed by platform / route kind
@@ -84,6 +85,8 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
     command = parse_command(msg.text)
     if msg.images and command.verb in ("unknown", "empty", "help"):
         command = type(command)("photo", command.args, command.text)
+    elif msg.files and command.verb in ("unknown", "empty", "help"):
+        command = type(command)("file", command.text, command.text)
     directory = services.directory
     found = directory.cached(msg.platform, msg.sender_id, msg.conversation_id if msg.is_group else None)
     if found is None:  # someone not cached yet, or the periodic check for other processes' changes
@@ -97,7 +100,7 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
     # by position, in field order (see kernel/messages.py)
     ctx = Context(msg, command, services.clock(), person, group, school, term, directory,
                   services.files_dir, services.max_photo_bytes, services.links,
-                  services.chat_routes.get(msg.platform))
+                  services.chat_routes.get(msg.platform), services.max_file_bytes)
     route = choose_route(ctx)
     ready: Reply | None = None
     if not route.writes:

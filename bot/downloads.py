@@ -1,4 +1,5 @@
-"""The photo downloader: fetches pictures acknowledged earlier, stores them, answers "第 N/M 张".
+"""The downloader: fetches pictures and documents acknowledged earlier, stores them, answers
+"第 N/M 张" / "第 N/M 个文件".
 
 Pending rows are claimed with a conditional UPDATE of `attempts`, so several processes can
 share the table. Retries back off from `created_at`: attempt k may start once
@@ -18,10 +19,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.files import PreparedFile, file_reply, prepare_file, record_file
 from handlers.photos import PreparedPhoto, photo_reply, prepare_photo, record_photo
 from kernel.messages import ImageRef, Reply
 from kernel.outbound import FetchError
 from kernel.plan import TaskSpec
+from storage.queries.files import file_count
 from storage.queries.photos import (
     PendingRow,
     claim_download,
@@ -137,6 +140,8 @@ class PhotoDownloader:
             final = not fetched.retry or attempt >= self.max_attempts
             await self._fail(row, attempt, fetched.reason, final=final)
             return 1
+        if row.kind == "file":
+            return await self._document(row, attempt, fetched)
         prepared = await prepare_photo(self.services.files_dir, fetched,
                                        self.services.max_photo_bytes)
         if isinstance(prepared, str):
@@ -144,6 +149,44 @@ class PhotoDownloader:
             return 1
         await self._store(row, prepared)
         return 1
+
+    async def _document(self, row: PendingRow, attempt: int, data: bytes) -> int:
+        """A fetched document: checked against its task, stored for its owner, answered; a
+        refusal (type, size) is answered once, as the message's own reply would have been."""
+        found = await self._task_spec(row.task_id)
+        if found is None or row.owner is None:
+            await self._fail(row, attempt, "task gone", final=True)
+            return 1
+        spec, tz = found
+        prepared = await prepare_file(self.services.files_dir, data, row.name, spec,
+                                      self.services.max_file_bytes)
+        if isinstance(prepared, str):
+            won = await self.services.db.write(
+                lambda s: record_download_failure(s, row.id, attempt, prepared, True))
+            if won:
+                await self._reply(row, file_reply(spec, tz, name=row.name, outcome=prepared, have=0,
+                                                  max_bytes=self.services.max_file_bytes))
+            return 1
+        await self._store_document(row, prepared, spec, tz)
+        return 1
+
+    async def _store_document(self, row: PendingRow, document: PreparedFile, spec: TaskSpec,
+                              tz: ZoneInfo) -> None:
+        now, owner = self.services.clock(), row.owner
+        assert owner is not None
+
+        async def unit(session: AsyncSession) -> tuple[bool, bool, int]:
+            new = await record_file(session, document, task_id=row.task_id, owner=owner,
+                                    person_id=row.person_id, name=row.name, at=now)
+            won = await finish_download(session, row.id)
+            return won, new, await file_count(session, row.task_id, owner)
+
+        won, new, have = await self.services.db.write(unit)
+        if won:
+            await self._reply(row, file_reply(spec, tz, name=row.name, have=have,
+                                              outcome="new" if new else "duplicate",
+                                              max_bytes=self.services.max_file_bytes,
+                                              school=spec.by != "teacher"))
 
     async def _store(self, row: PendingRow, photo: PreparedPhoto) -> None:
         now = self.services.clock()
@@ -169,7 +212,9 @@ class PhotoDownloader:
             lambda s: record_download_failure(s, row.id, attempt, reason, final))
         log.info("photo download %s attempt %d failed: %s%s", row.id, attempt, reason,
                  " (giving up)" if final else "")
-        if final and recorded:
+        if final and recorded and row.kind == "file":
+            await self._reply(row, Reply("file_failed", {"name": row.name}))
+        elif final and recorded:
             await self._reply(row, Reply("photo_failed", {
                 "reason": refusal, "max_mb": round(self.services.max_photo_bytes / 1048576, 1)}))
 

@@ -12,12 +12,14 @@ from handlers.verbs import verb
 from kernel.messages import Reply
 from storage.queries.pending import take_pending
 
+CONFIRMABLE = ("broadcast", "rebind")
+
 
 @verb("confirm", "确认", "确定", "确认发送")
 async def handle_confirm(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     pending = await take_pending(session, ctx.person.id)
-    if pending is None:
+    if pending is None or pending.kind not in CONFIRMABLE:  # 「文件 <名称>」 is not a request
         return Reply("confirm_nothing")
     if pending.expires_at <= ctx.now:
         return Reply("confirm_expired", {"kind": pending.kind, "minutes": CONFIRM_MINUTES})
@@ -30,6 +32,6 @@ async def handle_confirm(ctx: Context, session: AsyncSession) -> Reply:
 async def handle_cancel(ctx: Context, session: AsyncSession) -> Reply:
     assert ctx.person is not None
     pending = await take_pending(session, ctx.person.id)
-    if pending is None:
+    if pending is None or pending.kind not in CONFIRMABLE:
         return Reply("cancel_nothing")
     return Reply("cancel_ok", {"kind": pending.kind})

@@ -14,6 +14,7 @@ from kernel.commands import ROLE_RANK, Command
 from kernel.links import LinkIssuer
 from kernel.messages import IncomingMessage, Reply
 from kernel.records import MEMBER_ROLES, GroupInfo, PersonInfo, SchoolInfo, TermInfo
+from kernel.task_choice import Hander
 from storage.directory import Directory
 
 
@@ -31,6 +32,7 @@ class Context:
     max_photo_bytes: int = 10 * 1024 * 1024
     links: LinkIssuer | None = None  # the dashboard's, when this app serves it
     chat_route: str | None = None  # the send route a group of this platform gets when bound in chat
+    max_file_bytes: int = 20 * 1024 * 1024
     # work to do once the transaction has committed (e.g. refresh the directory cache)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -44,6 +46,11 @@ class Context:
         if self.person is None:
             return NOBODY
         return profile_of(self.person, self.directory.school(self.person.school_id))
+
+    @property
+    def hander(self) -> Hander:
+        """The sender as kernel.task_choice sees who hands a task in."""
+        return Hander(self.role, self.profile, self.person.title if self.person else None)
 
     @property
     def is_member(self) -> bool:

@@ -19,28 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
 from handlers.verbs import verb
+from kernel.filetypes import sniff_image
 from kernel.messages import Reply
-from kernel.plan import TaskSpec, current_task
+from kernel.plan import TaskSpec
+from kernel.task_choice import choose, short_name
 from storage.files import write_photo_file
 from storage.queries.photos import add_pending_download, add_photo, photo_count
-
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
-                b"mif1", b"msf1"}
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The picture's MIME type from its magic bytes (JPEG, PNG, GIF, WebP, HEIC), else None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "image/heic"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +71,22 @@ async def handle_photo(ctx: Context, session: AsyncSession) -> Reply | None:
     if ctx.term is None:
         return Reply("no_plan")
     plan = ctx.term.plan
-    spec = current_task(plan, "photos", ctx.now)
+    # the words sent with the pictures (图文一起发) may name the task: 推门听课 + 3 张
+    choice = choose(plan, ("photos",), ctx.hander, ctx.now, text=ctx.command.text)
+    if choice.how == "none":
+        return Reply("photo_no_task")
+    if choice.how == "several":
+        return Reply("photo_which", {"tasks": [(t, short_name(plan, t)) for t in choice.open],
+                                     "tz": plan.tz,
+                                     "sent": len(ctx.msg.images), "is_group": ctx.msg.is_group})
+    spec = choice.task
     task_id = ctx.term.task_ids.get(spec.id) if spec else None
     if spec is None or task_id is None:
         return Reply("photo_no_task")
     if not ctx.msg.images:
         return Reply("photo_usage", {"task": spec, "tz": plan.tz, "is_group": ctx.msg.is_group})
-    if ctx.now > spec.due:
-        return Reply("photo_past_due", {"task": spec, "tz": plan.tz})
+    if choice.how in ("past_due", "not_open"):
+        return Reply("photo_past_due", {"task": spec, "tz": plan.tz, "how": choice.how})
 
     new = duplicates = pending = 0
     refused: list[str] = []

@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401  (imported for their declarations)
     dashboard,
     deadlines,
     digest,
+    files,
     help,
     lead,
     leave,

@@ -32,6 +32,7 @@ class ImageRef:
     ref: str
     data: bytes | None = None
     aes_key: str | None = None
+    name: str | None = None  # a document's own file name (教案.docx), when the platform gives it
 
 
 @dataclass(slots=True)  # not frozen: built once per message (see above)
@@ -55,6 +56,7 @@ class IncomingMessage:
     # the adapter's own data for answering later (session webhook, response_url…); opaque
     # to handlers, stored with pending work so a Replier can use it after the ack
     reply_context: Mapping[str, Any] | None = None
+    files: tuple[ImageRef, ...] = ()  # documents sent (教案, 课件, 证书), fetched like pictures
 
 
 @dataclass(slots=True)  # not frozen: built once per message (see above)

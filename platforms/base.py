@@ -45,7 +45,7 @@ class Switchboard:
     directory: Directory
     http: Callable[[], aiohttp.ClientSession]  # the app's client session, once it is open
     max_body_bytes: int = 1024 * 1024
-    max_photo_bytes: int = 10 * 1024 * 1024
+    max_fetch_bytes: int = 20 * 1024 * 1024  # the largest picture or document a fetcher takes
     background: bool = True  # this process keeps the long connections (worker 0, or alone)
     fetchers: dict[str, ImageFetcher] = field(default_factory=dict)  # by platform
     repliers: dict[str, Replier] = field(default_factory=dict)  # by platform

@@ -1,4 +1,5 @@
-"""Received photos on disk, named by content hash: the same picture is one file, written once."""
+"""Received photos and documents on disk, named by content hash: the same bytes are one file,
+written once."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ def write_photo_file(files_dir: Path, sha256: str, mime: str, data: bytes) -> Pa
     Blocking: call it through asyncio.to_thread.
     """
     return write_durably(photo_path(files_dir, sha256, mime), data)
+
+
+def document_path(files_dir: Path, sha256: str, ext: str) -> Path:
+    """Where a handed-in document lives: files/documents/ab/ab12….docx."""
+    return files_dir / "documents" / sha256[:2] / f"{sha256}.{ext}"
+
+
+def write_document_file(files_dir: Path, sha256: str, ext: str, data: bytes) -> Path:
+    """As write_photo_file, for a document. Blocking: call it through asyncio.to_thread."""
+    return write_durably(document_path(files_dir, sha256, ext), data)
 
 
 def write_durably(path: Path, data: bytes) -> Path:

@@ -227,7 +227,7 @@ class FileSubmission(Base):
 
 
 class PendingDownload(Base):
-    """A picture acknowledged to the platform but not yet fetched; resumed on start."""
+    """A picture or document acknowledged to the platform but not yet fetched; resumed on start."""
 
     __tablename__ = "pending_download"
     __table_args__ = (UniqueConstraint("platform", "msg_id", "ref"),)
@@ -241,6 +241,7 @@ class PendingDownload(Base):
     reply_route: Mapped[dict | None] = mapped_column(JSON)  # how to tell the teacher "第 N/M 张"
     kind: Mapped[str] = mapped_column(String(10), default="photo")  # photo | file
     name: Mapped[str | None] = mapped_column(String(255))  # a file's own name
+    owner: Mapped[str | None] = mapped_column(String(120))  # whose a file counts for (queries/files.py)
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -178,7 +179,8 @@ class SimChat:
         self.ids = {p["name"]: p["id"] for p in (await resp.json())["people"]}
 
     async def send(self, who: str, text: str, *, school: str | None = "LX001",
-                   msg_id: str | None = None, image: str | None = None) -> dict[str, Any]:
+                   msg_id: str | None = None, image: str | None = None,
+                   file: tuple[str, bytes] | None = None) -> dict[str, Any]:
         if not self.ids:
             await self.load()
         pid = self.ids[who]
@@ -187,6 +189,8 @@ class SimChat:
                                 "msg_id": msg_id or f"t-{next(self.counter)}"}
         if image is not None:
             body["image"] = image
+        if file is not None:
+            body["file"] = {"name": file[0], "data": base64.b64encode(file[1]).decode()}
         resp = await self.client.post("/sim/api/send", json=body)
         assert resp.status == 200, await resp.text()
         return await resp.json()

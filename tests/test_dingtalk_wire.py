@@ -228,7 +228,6 @@ def test_top_level_content_variant():
     [
         ("audio", {"downloadCode": "x", "duration": 4000, "recognition": "签到"}, "audio"),
         ("video", {"downloadCode": "x", "duration": "5", "videoType": "mp4"}, "video"),
-        ("file", {"downloadCode": "x", "fileName": "x.pdf"}, "file"),
         (
             "unknownMsgType",
             {"unknownMsgType": "用户发送了一条消息，机器人暂不支持接收。"},
@@ -244,6 +243,21 @@ def test_unsupported_kinds(msgtype, content, expected):
     msg, _ = parse_ok(p)
     assert msg.unsupported == expected
     assert msg.text == "" and msg.images == ()
+
+
+def test_a_file_in_a_one_to_one_chat_is_a_document_to_fetch():
+    """§1.3: `file` carries a downloadCode (fetched as a picture is, §4) and the file's name."""
+    p = load("private_text.json")
+    del p["text"]
+    p.update(msgtype="file", content={"downloadCode": "DL-FILE", "fileName": "推门听课教案.docx",
+                                      "spaceId": "1", "fileId": "2"})
+    msg, _ = parse_ok(p)
+    assert msg.unsupported is None and msg.images == () and msg.text == ""
+    assert msg.files == (ImageRef(ref="DL-FILE", name="推门听课教案.docx"),)
+    p["content"] = {"downloadCode": "DL-FILE", "fileName": "长" * 500 + ".docx"}
+    assert len(parse_ok(p)[0].files[0].name) == dw.MAX_FILE_NAME_CHARS
+    p["content"] = {"fileName": "x.pdf"}  # no downloadCode: nothing to fetch
+    assert isinstance(dw.parse_callback(p, NOW), dw.ParseError)
 
 
 @pytest.mark.parametrize("key", ["errorCode", "errCode"])

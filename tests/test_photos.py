@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bot.app import DOWNLOADER, SERVICES, create_app
 from bot.dispatch import Services, dispatch
 from bot.downloads import retry_delay
-from handlers.photos import sniff_image
+from kernel.filetypes import sniff_image
 from kernel.messages import ImageRef, IncomingMessage, OutgoingText
 from kernel.outbound import OK, FetchError, SendOutcome
 from storage.files import photo_path

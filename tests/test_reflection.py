@@ -101,7 +101,7 @@ async def test_a_teacher_replaces_an_accepted_reflection_before_the_due_time(
     clock.set(2023, 3, 31, 16, 59)
     second = passage("004", 1100, skip=2)
     reply = await chat.say("张明", f"体会 {second}")
-    assert "已提交" in reply and "已替换之前的版本" in reply
+    assert "已提交" in reply and "已替换之前的 1101 字版本" in reply
     stored = (await submissions(seeded))["张明"]
     assert stored.text == second and stored.state == "accepted"
 

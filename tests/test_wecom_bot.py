@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
 from bot.app import DOWNLOADER, create_app
-from kernel.messages import OutgoingText
+from kernel.messages import ImageRef, IncomingMessage, OutgoingText
 from platforms.wecom import wire as wire
 from platforms.wecom.adapter import ADAPTER
 from platforms.wecom.crypto import WeComCrypto
@@ -283,7 +284,7 @@ async def test_the_fetcher_decrypts_ai_bot_images_and_refuses_what_it_should(
     foreign = await fetcher.fetch(ImageRef("http://169.254.169.254/latest/meta-data"))
     assert isinstance(foreign, FetchError) and foreign.reason == "image host not allowed"
     before = fake.image_gets
-    fake.images["big.bin"] = media_encrypt(b"\x89PNG\r\n\x1a\n" + b"0" * (11 * 1024 * 1024))
+    fake.images["big.bin"] = media_encrypt(b"\x89PNG\r\n\x1a\n" + b"0" * (21 * 1024 * 1024))  # over max_fetch_bytes (20 MB)
     big = await fetcher.fetch(ImageRef(f"{fake.base}/img/big.bin"))
     assert isinstance(big, FetchError) and big.reason == "image too large"
     assert fake.image_gets == before + 1
@@ -317,3 +318,22 @@ def test_wire_helpers_cut_utf8_safely_and_read_webhook_keys() -> None:
     assert len(cut.encode()) <= 10 and cut.endswith("…")
     assert wire.strip_bot_mention("@研修助手 签到") == "签到"
     assert wire.strip_bot_mention("＠研修助手　進度") == "進度"
+
+
+def test_a_file_is_a_document_to_fetch_over_http_and_websocket(fake: FakeWeCom) -> None:
+    """§2b: an AI bot `file` (1:1 only) carries `file.url` — encrypted like an image (§4.3),
+    with the message's own `aeskey` over the long connection — and no file name."""
+    payload = aibot_text("wx-zhangming", "", "MSG-F1", fake.base, group=False)
+    payload.pop("text")
+    payload.update(msgtype="file", file={"url": "https://files.example/enc-1"})
+    msg = wire.parse_aibot(payload, datetime(2023, 3, 15, tzinfo=UTC), api_base=fake.base)
+    assert isinstance(msg, IncomingMessage) and msg.unsupported is None and msg.images == ()
+    assert msg.files == (ImageRef(ref="https://files.example/enc-1"),)
+    payload["file"] = {"url": "https://files.example/enc-2", "aeskey": "S0VZ"}
+    ws = wire.parse_aibot(payload, datetime(2023, 3, 15, tzinfo=UTC), api_base=fake.base,
+                          websocket=True)
+    assert isinstance(ws, IncomingMessage)
+    assert ws.files == (ImageRef(ref="https://files.example/enc-2", aes_key="S0VZ"),)
+    payload["file"] = {}
+    assert isinstance(wire.parse_aibot(payload, datetime(2023, 3, 15, tzinfo=UTC),
+                                       api_base=fake.base), wire.ParseError)

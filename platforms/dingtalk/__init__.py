@@ -36,7 +36,7 @@ class DingTalkLink:
         board, dt = self.board, self.settings
         api = DingTalkApi(board.http(), dt, board.clock)
         replier = SessionWebhookReplier(api, dt.oapi_base, board.clock)
-        board.fetchers[wire.PLATFORM] = DingTalkImageFetcher(api, board.max_photo_bytes)
+        board.fetchers[wire.PLATFORM] = DingTalkImageFetcher(api, board.max_fetch_bytes)
         board.repliers[wire.PLATFORM] = replier
         board.routes[CustomRobotRoute.kind] = CustomRobotRoute(api, dt.oapi_base, board.clock)
         board.routes[OpenApiGroupRoute.kind] = OpenApiGroupRoute(api)

@@ -34,7 +34,8 @@ WEBHOOK_BODY_MAX_BYTES = 20_000  # §2.4: observed 460101 / "body 大小不合�
 ACCEPT_TOP_LEVEL_CONTENT = True  # §1.2: one official HTTP sample has top-level "content": str
 STRIP_GENERIC_LEADING_AT_IN_RICHTEXT = True  # §1.3: "@<robot name>" kept in a richText item
 
-UNSUPPORTED_KINDS = frozenset({"audio", "video", "file"})
+UNSUPPORTED_KINDS = frozenset({"audio", "video"})
+MAX_FILE_NAME_CHARS = 120  # a file name is quoted back and stored; longer is cut, not refused
 DEFAULT_MARKDOWN_TITLE = "研修助手"  # what the conversation list shows for a markdown message
 
 
@@ -254,6 +255,7 @@ def _parse(
 
     text, unsupported = "", None
     images: tuple[ImageRef, ...] = ()
+    files: tuple[ImageRef, ...] = ()
     content = payload.get("content")
     if msgtype == "text":
         body = payload.get("text")
@@ -285,6 +287,11 @@ def _parse(
         if STRIP_GENERIC_LEADING_AT_IN_RICHTEXT and not names:
             text = _LEADING_AT.sub("", text, count=1).strip()
         images = tuple(refs)
+    elif msgtype == "file":  # §1.3: 1:1 chats only; fetched like a picture (§4)
+        if not isinstance(content, Mapping):
+            raise _Malformed("content")
+        name = (_opt_str(content, "fileName") or "")[:MAX_FILE_NAME_CHARS] or None
+        files = (ImageRef(ref=_req_str(content, "downloadCode"), name=name),)
     else:
         unsupported = msgtype if msgtype in UNSUPPORTED_KINDS else "unknown"
 
@@ -300,6 +307,7 @@ def _parse(
         images,  # images
         unsupported,  # unsupported
         context.reply_context(conversation_id, conv_type == "2", staff_id),  # reply_context
+        files,  # files
     )
     return message, context
 

@@ -82,6 +82,19 @@ async def send(request: web.Request) -> web.Response:
         except (binascii.Error, ValueError):
             return _bad("image must be base64")
         images = (ImageRef(ref="sim-inline", data=data),)
+    files: tuple[ImageRef, ...] = ()
+    document = body.get("file")
+    if document is not None:
+        file_name = document.get("name") if isinstance(document, dict) else None
+        raw = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(file_name, str) or not file_name or len(file_name) > 120 \
+                or not isinstance(raw, str):
+            return _bad("file must be {name: str (≤120), data: base64}")
+        try:
+            files = (ImageRef(ref="sim-inline", data=base64.b64decode(raw, validate=True),
+                              name=file_name),)
+        except (binascii.Error, ValueError):
+            return _bad("file.data must be base64")
     msg_id = body.get("msg_id") or uuid.uuid4().hex
     if not isinstance(msg_id, str) or len(msg_id) > 200:
         return _bad("msg_id must be a short string")
@@ -89,12 +102,12 @@ async def send(request: web.Request) -> web.Response:
     name = person.name if person else f"#{person_id}"
     msg = IncomingMessage(platform="sim", msg_id=msg_id, conversation_id=conv,
                           is_group=conv.startswith("sim-group-"), sender_id=str(person_id),
-                          sender_name=name, text=text, received_at=services.clock(), images=images)
+                          sender_name=name, text=text, received_at=services.clock(), images=images,
+                          files=files)
 
     async def record(session: AsyncSession, out: OutgoingText | None) -> None:
-        shown = text if text else "[图片]"
-        if images and text:
-            shown = f"{text} [图片]"
+        shown = " ".join(part for part in (
+            text, "[图片]" if images else "", f"[文件 {files[0].name}]" if files else "") if part)
         await add_sim_message(session, conv, name, shown, msg.received_at, from_bot=False)
         if out is not None:
             await add_sim_message(session, conv, "研修助手", out.text, services.clock(), from_bot=True)

@@ -49,7 +49,7 @@ class WeComAdapter:
                                   wc.bot_encoding_aes_key.value, "")
         self.app_crypto = _crypto("token", wc.token.value, "encoding_aes_key",
                                   wc.encoding_aes_key.value, wc.corp_id)
-        self.api = WeComApi(wc, http, max_image_bytes=board.max_photo_bytes)
+        self.api = WeComApi(wc, http, max_image_bytes=board.max_fetch_bytes)
         self.fetcher = WeComImageFetcher(self.api)
         self.replier = WeComReplier(self.api, board.clock)
         self.webhook = WeComWebhookRoute(wc.api_base, http)

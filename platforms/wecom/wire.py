@@ -45,6 +45,7 @@ BAD_WEBHOOK_KEY_CODE = 93000
 TOKEN_EXPIRED_CODES = frozenset({40014, 42001, 42009})  # §4.1: refetch the token once, retry
 
 UNSUPPORTED_KINDS = {"voice": "audio", "video": "video", "shortvideo": "video", "file": "file"}
+_NO_FILES: tuple[ImageRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,9 @@ def _image_ref(image: Mapping[str, Any], websocket: bool) -> ImageRef:
 
 def _aibot_content(payload: Mapping[str, Any], msgtype: str, websocket: bool
                    ) -> tuple[str, tuple[ImageRef, ...], str | None]:
+    """Text, pictures and the unsupported kind of an AI-bot message (files: _aibot_files)."""
+    if msgtype == "file":  # §2b: 1:1 only, `file.url` (encrypted like an image, §4.3)
+        return "", (), None
     if msgtype == "text":
         return strip_bot_mention(_str(_obj(payload, "text"), "content", required=False)), (), None
     if msgtype == "image":
@@ -196,6 +200,14 @@ def _aibot_content(payload: Mapping[str, Any], msgtype: str, websocket: bool
                 images.append(_image_ref(_obj(item, "image"), websocket))
         return strip_bot_mention(" ".join(t.strip() for t in texts if t.strip())), tuple(images), None
     return "", (), UNSUPPORTED_KINDS.get(msgtype, "unknown")
+
+
+def _aibot_files(payload: Mapping[str, Any], msgtype: str, websocket: bool
+                 ) -> tuple[ImageRef, ...]:
+    """A `file` message's document: no name on the wire, its type is read from its bytes."""
+    if msgtype != "file":
+        return _NO_FILES
+    return (_image_ref(_obj(payload, "file"), websocket),)
 
 
 def parse_aibot(payload: Any, received_at: datetime, *, api_base: str, websocket: bool = False
@@ -240,7 +252,8 @@ def _parse_aibot(payload: Any, received_at: datetime, api_base: str, websocket: 
     return IncomingMessage(
         platform=PLATFORM, msg_id=BOT_MSG_PREFIX + msgid, conversation_id=conversation,
         is_group=is_group, sender_id=userid, sender_name=userid, text=text,
-        received_at=received_at, images=images, unsupported=unsupported, reply_context=context)
+        received_at=received_at, images=images, unsupported=unsupported, reply_context=context,
+        files=_aibot_files(payload, msgtype, websocket))
 
 
 def stream_id_of(msg_id: str) -> str:

@@ -41,5 +41,13 @@ async def take_pending(session: AsyncSession, person_id: int) -> Pending | None:
     return Pending(row[0], dict(row[1]), row[2]) if row is not None else None
 
 
+async def peek_pending(session: AsyncSession, person_id: int) -> Pending | None:
+    """The person's waiting action, left in place (a 「文件 <名称>」 serves several files)."""
+    row = (await session.execute(select(PendingAction.kind, PendingAction.payload,
+                                        PendingAction.expires_at)
+                                 .where(PendingAction.person_id == person_id))).first()
+    return Pending(row[0], dict(row[1]), row[2]) if row is not None else None
+
+
 async def pending_kind(session: AsyncSession, person_id: int) -> str | None:
     return await session.scalar(select(PendingAction.kind).where(PendingAction.person_id == person_id))

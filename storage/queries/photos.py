@@ -1,4 +1,5 @@
-"""Photos per (person, task, sha256), and the pictures still to download from a platform."""
+"""Photos per (person, task, sha256), and the pictures and documents still to download from a
+platform."""
 
 from __future__ import annotations
 
@@ -40,15 +41,21 @@ class PendingRow:
     reply_route: Mapping[str, Any] | None
     attempts: int
     created_at: datetime
+    kind: str = "photo"  # photo | file
+    name: str | None = None  # a file's own name
+    owner: str | None = None  # whose a file counts for
 
 
 async def add_pending_download(session: AsyncSession, *, platform: str, msg_id: str, ref: str,
                                aes_key: str | None, person_id: int, task_id: int,
-                               reply_route: Mapping[str, Any] | None, now: datetime) -> bool:
-    """Remember a picture to fetch after the platform is acknowledged; True when new."""
+                               reply_route: Mapping[str, Any] | None, now: datetime,
+                               kind: str = "photo", name: str | None = None,
+                               owner: str | None = None) -> bool:
+    """Remember a picture (or a document: kind "file", its name and owner) to fetch after the
+    platform is acknowledged; True when new."""
     return await insert_if_absent(session, PendingDownload.__table__, {
         "platform": platform, "msg_id": msg_id, "ref": ref, "aes_key": aes_key,
-        "person_id": person_id, "task_id": task_id,
+        "person_id": person_id, "task_id": task_id, "kind": kind, "name": name, "owner": owner,
         "reply_route": dict(reply_route) if reply_route is not None else None,
         "state": "pending", "attempts": 0, "created_at": now,
     }, ["platform", "msg_id", "ref"])
@@ -64,6 +71,7 @@ async def pending_downloads(session: AsyncSession, platforms: Iterable[str],
         PendingDownload.id, PendingDownload.platform, PendingDownload.msg_id, PendingDownload.ref,
         PendingDownload.aes_key, PendingDownload.person_id, PendingDownload.task_id,
         PendingDownload.reply_route, PendingDownload.attempts, PendingDownload.created_at,
+        PendingDownload.kind, PendingDownload.name, PendingDownload.owner,
     ).where(PendingDownload.state == "pending", PendingDownload.platform.in_(names))
         .order_by(PendingDownload.id).limit(limit))
     return [PendingRow(*row) for row in rows]

@@ -37,6 +37,7 @@ def upgrade() -> None:
     with op.batch_alter_table('pending_download') as batch:
         batch.add_column(sa.Column('kind', sa.String(length=10), nullable=False, server_default='photo'))
         batch.add_column(sa.Column('name', sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column('owner', sa.String(length=120), nullable=True))
     with op.batch_alter_table('pending_download') as batch:
         batch.alter_column('kind', server_default=None)
     op.create_table('file_submission',
@@ -62,6 +63,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_file_submission_task_id'), table_name='file_submission')
     op.drop_table('file_submission')
     with op.batch_alter_table('pending_download') as batch:
+        batch.drop_column('owner')
         batch.drop_column('name')
         batch.drop_column('kind')
     with op.batch_alter_table('person') as batch:
