@@ -207,6 +207,12 @@ def _is_rich_picture(item: Mapping[Any, Any]) -> bool:
     return kind == "picture" or (kind is None and "downloadCode" in item)
 
 
+def _recognition(content: Any) -> str:
+    """§1.3: the platform's speech-to-text of an audio message (`content.recognition`), or ""."""
+    heard = content.get("recognition") if _is_mapping(content) else None
+    return heard.strip() if isinstance(heard, str) else ""
+
+
 def parse_callback(
     payload: Any, received_at: datetime, robot_names: Collection[str] = ()
 ) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
@@ -252,7 +258,7 @@ def _parse(
         _opt_ms(payload.get("createAt")),  # create_at_ms
     )
 
-    text, unsupported = "", None
+    text, unsupported, spoken = "", None, False
     images: tuple[ImageRef, ...] = ()
     content = payload.get("content")
     if msgtype == "text":
@@ -285,6 +291,8 @@ def _parse(
         if STRIP_GENERIC_LEADING_AT_IN_RICHTEXT and not names:
             text = _LEADING_AT.sub("", text, count=1).strip()
         images = tuple(refs)
+    elif msgtype == "audio" and (heard := _recognition(content)):
+        text, spoken = _strip_names(heard, names), True
     else:
         unsupported = msgtype if msgtype in UNSUPPORTED_KINDS else "unknown"
 
@@ -300,6 +308,7 @@ def _parse(
         images,  # images
         unsupported,  # unsupported
         context.reply_context(conversation_id, conv_type == "2", staff_id),  # reply_context
+        spoken,  # spoken
     )
     return message, context
 
