@@ -324,3 +324,13 @@ def test_the_two_languages_say_the_same_things() -> None:
     assert en == {name: args for name, args in zh.items() if not name.startswith("e_")}
     assert set(_table("zh").help) == set(_table("en").help)
     assert set(_table("zh").metavar) == set(_table("en").metavar)
+
+
+def test_an_export_onto_a_folder_is_one_chinese_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path)
+    assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
+    folder = tmp_path / "学时.csv"
+    folder.mkdir()
+    capsys.readouterr()
+    assert main(["export", "--format", "csv", "-o", str(folder), "--config", str(cfg)]) == 1
+    assert capsys.readouterr().err == f"yanxiu: {folder} 是一个文件夹，不是文件\n"

@@ -19,16 +19,19 @@ from bot.cli.say import chinese, has, say
 # ------------------------------------------------------------------------- files
 
 
-def file_problem(path: str | Path, exc: OSError) -> str:
-    """One line naming the file: not there, a folder, not allowed, or the OS's reason."""
+def file_problem(path: str | Path, exc: OSError, *, writing: bool = False) -> str:
+    """One line naming the file: not there, a folder, not allowed, a full disk, or the OS's
+    reason."""
     file = str(path)
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
         return say("file_not_found", file=file)
     if isinstance(exc, IsADirectoryError) or exc.errno == errno.EISDIR:
         return say("file_is_folder", file=file)
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
-        return say("file_no_permission", file=file)
-    return say("file_unreadable", file=file, why=exc.strerror or str(exc))
+        return say("file_no_write_permission" if writing else "file_no_permission", file=file)
+    if exc.errno == errno.ENOSPC:
+        return say("disk_full", file=file)
+    return say("file_unwritable" if writing else "file_unreadable", file=file, why=exc.strerror or str(exc))
 
 
 # ------------------------------------------------------------------------- where a TOML key is

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.cli import common
 from bot.cli.common import CliError
+from bot.cli.errors import file_problem
 from bot.cli.say import say
 
 # --- digest -------------------------------------------------------------------------------
@@ -67,9 +68,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         if total >= 20 and (done % max(total // 10, 1) == 0 or done == total):
             print(say("export_progress", done=done, total=total), file=sys.stderr, flush=True)
 
-    if args.format == "csv":
-        people = write_csv(out, term.plan, schools)
-    else:
-        people = write_xlsx(out, term.plan, schools, progress)
+    try:
+        if args.format == "csv":
+            people = write_csv(out, term.plan, schools)
+        else:
+            people = write_xlsx(out, term.plan, schools, progress)
+    except OSError as exc:  # a folder of that name, no permission, a full disk
+        raise CliError(file_problem(out, exc, writing=True)) from None
     print(say("exported", people=people, schools=len(schools), file=out))
     return 0
