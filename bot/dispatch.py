@@ -115,6 +115,9 @@ async def dispatch(services: Services, msg: IncomingMessage, *, markdown: bool =
         async def handle() -> str | None:
             nonlocal out
             reply = ready if not route.writes else await route.handler(ctx, session)
+            if reply is not None and msg.spoken:  # a voice message: what was heard, to check
+                reply = Reply(reply.template, {**reply.data, "heard": command.args or command.text},
+                              reply.mentions)
             # None: nothing to say now (a photo still downloading answers once it is stored)
             out = render_reply(reply, markdown=markdown) if reply is not None else None
             if record is not None:

@@ -1,4 +1,14 @@
-"""School days: China's public holidays and 调休 (via `chinese_calendar`) plus a plan's own dates.
+"""School days: China's public holidays and 调休, plus a plan's own dates.
+
+Where a year's holidays come from:
+- `chinese_calendar`, for the years it covers: the State Council's published arrangement,
+  holidays and 调休 workdays alike ("official").
+- the `holidays` package's China calendar, for a later year (the arrangement is published
+  late in the year before, and packaged after that): the statutory days, moved off weekends
+  by its observed rule, plus the Spring Festival break estimated as 除夕 to 正月初七 — what
+  every arrangement under the 2024 rules has given (2025, 2026; a test checks it against
+  chinese_calendar). Such a year's 调休 workdays are not known: a plan lists them ("estimated").
+A weekday is never taken as a school day for want of data.
 
 A school day is a Monday–Friday that is not a public holiday, unless the plan says otherwise:
 `non_school_dates` (寒暑假, exam weeks) remove days, `extra_school_dates` add days — typically
@@ -7,46 +17,126 @@ a weekend make-up workday (调休上班) on which the school does hold sessions.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 
-log = logging.getLogger(__name__)
-
 _SEARCH_LIMIT_DAYS = 366
-_warned_years: set[int] = set()
+OFFICIAL = "chinese-calendar"
+ESTIMATED = "holidays"
+# the 2024 revision of 全国年节及纪念日放假办法 (in force from 2025) made 除夕 a statutory
+# day; each arrangement since has given 除夕 through 正月初七 off
+_EIGHT_DAY_SPRING_FESTIVAL_FROM = 2025
+_SPRING_FESTIVAL_DAYS = 8
+_SPRING_FESTIVAL = "春节"
+_EVE = "农历除夕"
 
 
-def _holiday_detail(d: date) -> tuple[bool, str | None] | None:
-    """(is_holiday, holiday name) per chinese_calendar, or None for a year it does not cover."""
-    try:
-        return chinese_calendar.get_holiday_detail(d)
-    except NotImplementedError:
-        if d.year not in _warned_years:
-            _warned_years.add(d.year)
-            log.warning(
-                "chinese_calendar has no holiday data for %d: treating Mon–Fri as workdays "
-                "and weekends as rest days (update the chinese-calendar package)",
-                d.year,
-            )
-        return None
-
-
+@lru_cache(maxsize=64)
 def has_holiday_data(year: int) -> bool:
-    """Whether chinese_calendar knows `year`'s public holidays and 调休 (the State Council
-    publishes a year's arrangement late in the year before; the package follows)."""
-    return _holiday_detail(date(year, 1, 1)) is not None
+    """Whether chinese_calendar has `year`'s published arrangement (holidays and 调休)."""
+    try:
+        chinese_calendar.get_holiday_detail(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
 
 
-def holiday_data_version() -> str:
+def _package_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("chinese_calendar")
+        return version(name)
     except PackageNotFoundError:
         return "unknown"
+
+
+def holiday_data_version() -> str:
+    """The installed chinese-calendar's version (the official source)."""
+    return _package_version("chinese_calendar")
+
+
+def estimate_data_version() -> str:
+    """The installed holidays package's version (the source for later years)."""
+    return _package_version("holidays")
+
+
+@lru_cache(maxsize=64)
+def estimated_rest_days(year: int) -> dict[date, str]:
+    """{day: holiday name} of `year` per the holidays package (names in Chinese), with the
+    Spring Festival break widened to 除夕–正月初七 under the rules in force since 2025."""
+    import holidays
+
+    found = {d: str(name) for d, name in holidays.China(years=year, language="zh_CN").items()}
+    if year >= _EIGHT_DAY_SPRING_FESTIVAL_FROM:
+        eve = next((d for d, name in found.items() if name == _EVE), None)
+        if eve is not None:
+            for n in range(_SPRING_FESTIVAL_DAYS):
+                found.setdefault(eve + timedelta(days=n), _SPRING_FESTIVAL)
+    return found
+
+
+def _holiday_detail(d: date) -> tuple[bool, str | None]:
+    """(rest day, holiday name) — chinese_calendar's answer, or the estimate for a year it
+    does not cover (a weekend is a rest day there; no 调休 workday is known)."""
+    if has_holiday_data(d.year):
+        return chinese_calendar.get_holiday_detail(d)
+    name = estimated_rest_days(d.year).get(d)
+    if name is not None:
+        return True, name
+    return d.weekday() >= 5, None
+
+
+@dataclass(frozen=True, slots=True)
+class HolidaySpan:
+    """Consecutive rest days of one holiday, e.g. 春节 2027-02-05 – 2027-02-12."""
+
+    name: str
+    first: date
+    last: date
+
+
+@dataclass(frozen=True, slots=True)
+class YearHolidays:
+    """Where one year's holidays come from; for an estimated year, its holidays in the term."""
+
+    year: int
+    source: str  # OFFICIAL or ESTIMATED
+    version: str
+    spans: tuple[HolidaySpan, ...] = ()
+
+
+def _festival(name: str) -> str:
+    """The holiday a day belongs to: 春节（补假） and 农历除夕 are 春节."""
+    base = name.split("（")[0].split("(")[0].strip()
+    return _SPRING_FESTIVAL if base == _EVE else base
+
+
+def _spans(days: dict[date, str], first: date, last: date) -> tuple[HolidaySpan, ...]:
+    spans: list[HolidaySpan] = []
+    for day in sorted(d for d in days if first <= d <= last):
+        name = _festival(days[day])
+        if spans and spans[-1].name == name and spans[-1].last == day - timedelta(days=1):
+            spans[-1] = HolidaySpan(name, spans[-1].first, day)
+        else:
+            spans.append(HolidaySpan(name, day, day))
+    return tuple(spans)
+
+
+def holiday_sources(first: date, last: date) -> list[YearHolidays]:
+    """For each year of [first, last]: where its holidays come from and, for an estimated
+    year, which holidays fall in [first, last] (what `plan load` tells the operator)."""
+    found = []
+    for year in range(first.year, last.year + 1):
+        if has_holiday_data(year):
+            found.append(YearHolidays(year, OFFICIAL, holiday_data_version()))
+        else:
+            found.append(YearHolidays(year, ESTIMATED, estimate_data_version(),
+                                      _spans(estimated_rest_days(year), first, last)))
+    return found
 
 
 class SchoolCalendar:
@@ -69,20 +159,15 @@ class SchoolCalendar:
 
     @staticmethod
     def is_public_holiday(d: date) -> bool:
-        """A statutory holiday (any day of the week), or a Mon–Fri rest day per chinese_calendar."""
-        detail = _holiday_detail(d)
-        if detail is None:
-            return False
-        is_holiday, name = detail
+        """A statutory holiday (any day of the week), or a Mon–Fri rest day of the arrangement."""
+        is_holiday, name = _holiday_detail(d)
         return is_holiday and (d.weekday() < 5 or name is not None)
 
     @staticmethod
     def is_makeup_workday(d: date) -> bool:
-        """A Saturday or Sunday that is an official workday (调休上班)."""
-        if d.weekday() < 5:
-            return False
-        detail = _holiday_detail(d)
-        return detail is not None and not detail[0]
+        """A Saturday or Sunday that is an official workday (调休上班); none is known for an
+        estimated year."""
+        return d.weekday() >= 5 and not _holiday_detail(d)[0]
 
     def is_school_day(self, d: date) -> bool:
         """Listed extra days count; listed non-school days don't; else Mon–Fri minus holidays.

@@ -52,11 +52,14 @@ class IncomingMessage:
     text: str
     received_at: datetime
     images: tuple[ImageRef, ...] = ()
-    unsupported: str | None = None  # a message kind we cannot take, e.g. "audio"
+    unsupported: str | None = None  # a message kind we cannot take, e.g. "audio" (no text)
     # the adapter's own data for answering later (session webhook, response_url…); opaque
     # to handlers, stored with pending work so a Replier can use it after the ack
     reply_context: Mapping[str, Any] | None = None
     files: tuple[ImageRef, ...] = ()  # documents sent (教案, 课件, 证书), fetched like pictures
+    # the text is the platform's speech recognition of a voice message: the reply quotes
+    # back what was heard where it is kept (a reflection), for the teacher to check
+    spoken: bool = False
 
 
 @dataclass(slots=True)  # not frozen: built once per message (see above)

@@ -63,8 +63,16 @@ class RosterRow:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
+    """A row not imported. `reason` is in English; `code` names the problem and `column` the
+    canonical key it is about, so the command line can say it in Chinese with the column
+    header as the file spells it."""
+
     line: int
     reason: str
+    code: str = ""  # no_name, bad_role, no_school_code, no_school_name, no_identity, bad_mobile, repeated_id
+    column: str = ""
+    value: str = ""
+    other_line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +85,14 @@ class FormulaWarning:
 
 
 class RosterFileError(Exception):
-    """The file as a whole cannot be read (wrong type, no header, missing columns)."""
+    """The file as a whole cannot be read (wrong type, no header, missing columns); `code`
+    names which (wrong_type, not_xlsx, not_text, empty, missing_columns), `columns` the
+    canonical keys of missing columns."""
+
+    def __init__(self, message: str, code: str = "", columns: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.columns = columns
 
 
 def _header_key(cell: str) -> str | None:
@@ -86,6 +101,27 @@ def _header_key(cell: str) -> str | None:
         if norm in {re.sub(r"[\s_\-()（）]", "", n.lower()) for n in names}:
             return key
     return None
+
+
+# how a Chinese header row names each column the file lacks (the first of HEADERS otherwise)
+CHINESE_HEADERS = {"school_code": "学校代码", "school_name": "学校名称", "name": "姓名", "role": "角色",
+                   "dingtalk_userid": "钉钉ID", "wecom_userid": "企业微信ID", "mobile": "手机号",
+                   "subject": "学科", "stage": "学段", "township": "乡镇"}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def spelled_headers(header: list[object]) -> dict[str, str]:
+    """{canonical key: the column's header as the file spells it}; a column the file lacks is
+    named in the header row's language (钉钉ID beside Chinese headers, dingtalk_userid beside
+    English ones)."""
+    cells = [str(c or "").strip() for c in header]
+    chinese = any(_CJK.search(c) for c in cells)
+    spelled = {key: (CHINESE_HEADERS[key] if chinese else key) for key in HEADERS}
+    for cell in cells:
+        key = _header_key(cell)
+        if key is not None:
+            spelled[key] = cell
+    return spelled
 
 
 def _clean(value: object) -> str | None:
@@ -105,8 +141,11 @@ def read_table(path: Path) -> list[list[object]]:
 
         try:
             wb = load_workbook(path, read_only=True, data_only=True)
+        except OSError:
+            raise  # not there, a folder, not allowed: the caller names the file
         except Exception as exc:  # openpyxl raises many types for a broken file
-            raise RosterFileError(f"{path}: not a readable XLSX file ({type(exc).__name__})") from None
+            raise RosterFileError(f"{path}: not a readable XLSX file ({type(exc).__name__})",
+                                  "not_xlsx") from None
         ws = wb.worksheets[0]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
         wb.close()
@@ -120,19 +159,20 @@ def read_table(path: Path) -> list[list[object]]:
             except UnicodeDecodeError:
                 continue
         else:
-            raise RosterFileError(f"{path}: neither UTF-8 nor GBK text")
+            raise RosterFileError(f"{path}: neither UTF-8 nor GBK text", "not_text")
         return [list(r) for r in csv.reader(io.StringIO(text))]
-    raise RosterFileError(f"{path}: roster must be .csv or .xlsx")
+    raise RosterFileError(f"{path}: roster must be .csv or .xlsx", "wrong_type")
 
 
 def parse_roster(rows: list[list[object]]) -> tuple[list[RosterRow], list[RejectedRow]]:
     """Validate every row; line numbers count the header as line 1."""
     if not rows:
-        raise RosterFileError("the roster is empty")
+        raise RosterFileError("the roster is empty", "empty")
     columns = [_header_key(str(c or "")) for c in rows[0]]
     missing = [k for k in ("school_code", "name", "role") if k not in columns]
     if missing:
-        raise RosterFileError(f"missing column(s): {', '.join(missing)}")
+        raise RosterFileError(f"missing column(s): {', '.join(missing)}", "missing_columns",
+                              tuple(missing))
     good: list[RosterRow] = []
     bad: list[RejectedRow] = []
     seen: dict[str, int] = {}
@@ -140,14 +180,16 @@ def parse_roster(rows: list[list[object]]) -> tuple[list[RosterRow], list[Reject
         cells = {k: _clean(v) for k, v in zip(columns, raw, strict=False) if k}
         if not any(cells.values()):
             continue  # blank line
-        problem = _problem(cells)
+        problem = _problem(line, cells)
         if problem is None:
             for key in ("dingtalk_userid", "wecom_userid"):
                 ident = cells.get(key)
                 if ident and f"{key}:{ident}" in seen:
-                    problem = f"{key} {ident} repeats line {seen[f'{key}:{ident}']}"
+                    other = seen[f"{key}:{ident}"]
+                    problem = RejectedRow(line, f"{key} {ident} repeats line {other}", "repeated_id",
+                                          key, ident, other)
         if problem:
-            bad.append(RejectedRow(line, problem))
+            bad.append(problem)
             continue
         for key in ("dingtalk_userid", "wecom_userid"):
             if cells.get(key):
@@ -165,24 +207,27 @@ def _title(word: str | None) -> str | None:
     return word if word in TITLES else None
 
 
-def _problem(cells: dict[str, str | None]) -> str | None:
+def _problem(line: int, cells: dict[str, str | None]) -> RejectedRow | None:
     if not cells.get("name"):
-        return "name is empty"
+        return RejectedRow(line, "name is empty", "no_name", "name")
     role = (cells.get("role") or "").lower()
     if role not in ROLES:
-        return (f"role {cells.get('role')!r} is not teacher/教师, school_lead/学校负责人 (校长, 分管副校长, "
-                f"教研组长, 年级组长), township_lead/中心校负责人 or district_admin/区管理员")
+        return RejectedRow(line, f"role {cells.get('role')!r} is not teacher/教师, school_lead/学校负责人 "
+                           "(校长, 分管副校长, 教研组长, 年级组长), township_lead/中心校负责人 or "
+                           "district_admin/区管理员", "bad_role", "role", cells.get("role") or "")
     if ROLES[role] == "township_lead" and not cells.get("township"):
-        return "township is empty (a 中心校负责人 sees the schools of their township)"
+        return RejectedRow(line, "township is empty (a 中心校负责人 sees the schools of their township)",
+                           "no_township", "township")
     if ROLES[role] != "district_admin" and not cells.get("school_code"):
-        return "school_code is empty"
+        return RejectedRow(line, "school_code is empty", "no_school_code", "school_code")
     if cells.get("school_code") and not cells.get("school_name"):
-        return "school_name is empty"
+        return RejectedRow(line, "school_name is empty", "no_school_name", "school_name")
     if not cells.get("dingtalk_userid") and not cells.get("wecom_userid"):
-        return "needs a dingtalk_userid or a wecom_userid"
+        return RejectedRow(line, "needs a dingtalk_userid or a wecom_userid", "no_identity")
     mobile = cells.get("mobile")
     if mobile and not MOBILE.match(mobile):
-        return f"mobile {mobile!r} is not an 11-digit mainland number"
+        return RejectedRow(line, f"mobile {mobile!r} is not an 11-digit mainland number", "bad_mobile",
+                           "mobile", mobile)
     return None
 
 

@@ -70,7 +70,7 @@ def test_a_plan_and_roster_land_in_the_database_of_the_config_given(two_database
 
     assert run("plan", "load", str(DATA / "spec_plan.toml")) == 0
     assert run("roster", "import", str(DATA / "roster.csv")) == 0
-    assert "added 8" in capsys.readouterr().out
+    assert "新增 8 人" in capsys.readouterr().out
     assert stored(other) == (8, 1)
     assert stored(here) is None  # ./config.toml's database was never touched
 

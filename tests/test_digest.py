@@ -232,13 +232,13 @@ def test_yanxiu_digest_send_queues_it_once_for_the_schools_groups(tmp_path, caps
     monkeypatch.setattr(bot.cli.common, "now", lambda: DIGEST_AT)
     assert main(["digest", "--school", "LX001", "--send", "--config", str(cfg)]) == 0
     captured = capsys.readouterr()
-    assert captured.out == SCHOOL_LX001 + "\n" and "queued for 1 group(s)" in captured.err
+    assert captured.out == SCHOOL_LX001 + "\n" and "已排队发往 1 个群" in captured.err
     rows = asyncio.run(outbox_rows(url))
     assert rows == [("school_digest", "manual:20230317T080000", 1, SCHOOL_LX001)]  # 16:00 +08 in UTC
     # the district has no group of its own yet: printed, nothing queued, a clear error
     assert main(["digest", "--district", "--send", "--config", str(cfg)]) == 1
     captured = capsys.readouterr()
-    assert captured.out == DISTRICT + "\n" and "no bound group" in captured.err
+    assert captured.out == DISTRICT + "\n" and "没有能接收这份汇总的已绑定群" in captured.err
     assert len(asyncio.run(outbox_rows(url))) == 1
     asyncio.run(add_district_group(url))
     assert main(["digest", "--district", "--send", "--config", str(cfg)]) == 0
@@ -260,7 +260,7 @@ def test_yanxiu_digest_names_a_wrong_school_code(tmp_path, capsys) -> None:
     cfg, url = write_config(tmp_path)
     asyncio.run(prepare(url))
     assert main(["digest", "--school", "NOPE", "--config", str(cfg)]) == 1
-    assert capsys.readouterr().err.startswith("yanxiu: --school: no school with that code")
+    assert capsys.readouterr().err.startswith("yanxiu: --school：没有这个代码的学校")
 
 
 async def test_long_lists_are_cut_to_the_ten_most_relevant(known: Database) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.app import DOWNLOADER, create_app
 from bot.config import ConfigError, config_from_mapping
 from platforms.dingtalk import wire as wire
-from storage.models import Checkin, Inbound, PendingDownload, Photo
+from storage.models import Checkin, Inbound, PendingDownload, Photo, Submission
 from tests.conftest import FakeClock
 from tests.conftest import count_rows as count
 from tests.dingtalk_fake import (
@@ -97,13 +97,40 @@ async def test_a_private_chat_asks_for_progress(client: Any, clock: FakeClock, f
     assert resp.status == 200 and "学时：" in body["text"]["content"]
 
 
-async def test_audio_gets_the_polite_unsupported_reply(client: Any, clock: FakeClock,
-                                                       fake: FakeDingTalk) -> None:
+def audio(fake: FakeDingTalk, clock: FakeClock, msg_id: str, recognition: str | None) -> dict[str, Any]:
+    """A 1:1 voice message as DingTalk delivers it (docs/platforms/dingtalk.md §1.3)."""
     payload = robot_message("private_text.json", base=fake.base, at=clock.now, msgtype="audio",
-                            content={"downloadCode": "x", "duration": 4000, "recognition": "签到"})
+                            content={"downloadCode": "x", "duration": 4000})
     del payload["text"]
-    body = await (await post(client, payload, signed(clock))).json()
-    assert "暂时收不了语音" in body["text"]["content"]
+    payload["msgId"] = msg_id
+    if recognition is not None:
+        payload["content"]["recognition"] = recognition
+    return payload
+
+
+async def test_a_spoken_check_in_checks_the_teacher_in(client: Any, clock: FakeClock, seeded: Any,
+                                                       fake: FakeDingTalk) -> None:
+    body = await (await post(client, audio(fake, clock, "msgAUDIO1", "签到。"), signed(clock))).json()
+    assert "签到成功" in body["text"]["content"]
+    assert await count(seeded, Checkin) == 1
+
+
+async def test_a_spoken_reflection_is_counted_and_quoted_back(client: Any, clock: FakeClock, seeded: Any,
+                                                              fake: FakeDingTalk) -> None:
+    said = "反思，今天的集体备课让我明白了课堂提问要给学生留出思考的时间"
+    body = await (await post(client, audio(fake, clock, "msgAUDIO2", said), signed(clock))).json()
+    reply = body["text"]["content"]
+    assert "已存为草稿" in reply and "现在 27 字" in reply  # counted like typed text
+    assert "语音转成的文字" in reply and "「今天的集体备课让我明白了课堂提问要给学生留出思考的时间」" in reply
+    assert await count(seeded, Submission) == 1
+
+
+async def test_a_voice_message_without_recognition_says_how_to_send_text(
+        client: Any, clock: FakeClock, seeded: Any, fake: FakeDingTalk) -> None:
+    body = await (await post(client, audio(fake, clock, "msgAUDIO3", None), signed(clock))).json()
+    reply = body["text"]["content"]
+    assert "这条语音没有转成文字" in reply and "请直接发文字" in reply and "「签到」" in reply
+    assert await count(seeded, Checkin) == 0 and await count(seeded, Submission) == 0
 
 
 @pytest.mark.parametrize("case", ["forged", "missing", "wrong_secret", "stale", "future",

@@ -226,7 +226,7 @@ def test_top_level_content_variant():
 @pytest.mark.parametrize(
     ("msgtype", "content", "expected"),
     [
-        ("audio", {"downloadCode": "x", "duration": 4000, "recognition": "签到"}, "audio"),
+        ("audio", {"downloadCode": "x", "duration": 4000}, "audio"),  # no speech-to-text
         ("video", {"downloadCode": "x", "duration": "5", "videoType": "mp4"}, "video"),
         (
             "unknownMsgType",
@@ -258,6 +258,31 @@ def test_a_file_in_a_one_to_one_chat_is_a_document_to_fetch():
     assert len(parse_ok(p)[0].files[0].name) == dw.MAX_FILE_NAME_CHARS
     p["content"] = {"fileName": "x.pdf"}  # no downloadCode: nothing to fetch
     assert isinstance(dw.parse_callback(p, NOW), dw.ParseError)
+
+
+def test_an_audio_message_with_recognition_is_its_text_marked_spoken():
+    p = load("private_text.json")
+    del p["text"]
+    p.update(msgtype="audio", content={"downloadCode": "x", "duration": 4000,
+                                       "recognition": " 反思，今天的课堂很投入。 "})
+    msg, _ = parse_ok(p)
+    assert (msg.text, msg.spoken, msg.unsupported, msg.images) == ("反思，今天的课堂很投入。", True, None, ())
+
+
+@pytest.mark.parametrize("recognition", [None, "", "  ", 42, ["签到"]])
+def test_an_audio_message_without_usable_recognition_is_unsupported(recognition):
+    p = load("private_text.json")
+    del p["text"]
+    content = {"downloadCode": "x", "duration": 4000}
+    if recognition is not None:
+        content["recognition"] = recognition
+    p.update(msgtype="audio", content=content)
+    msg, _ = parse_ok(p)
+    assert (msg.text, msg.spoken, msg.unsupported) == ("", False, "audio")
+
+
+def test_a_typed_message_is_not_spoken():
+    assert parse_ok(load("private_text.json"))[0].spoken is False
 
 
 @pytest.mark.parametrize("key", ["errorCode", "errCode"])

@@ -49,7 +49,7 @@ async def test_csv_export_matches_the_stored_records(chat: SimChat, seeded, cloc
     await make_records(chat, clock)
     out = tmp_path / "records.csv"
     assert await run_cli(["export", "--format", "csv", "-o", str(out), "--config", str(config_file(tmp_path, db_url))]) == 0
-    assert "exported 7 people from 2 schools" in capsys.readouterr().out
+    assert "已导出 2 所学校的 7 人" in capsys.readouterr().out
     with out.open(encoding="utf-8-sig") as f:
         table = list(csv.reader(f))
     assert table[0] == ["school_code", "school_name", "name", "sessions_attended", "sessions_held",
@@ -96,7 +96,7 @@ async def test_xlsx_export_has_a_summary_and_a_sheet_per_school(chat: SimChat, s
     assert await run_cli(["export", "--format", "xlsx", "-o", str(out), "--school", "LX002", "--config", cfg]) == 0
     assert load_workbook(out).sheetnames == ["汇总", "LX002 兰西县实验中学"]
     assert await run_cli(["export", "--format", "csv", "-o", str(out), "--school", "NOPE", "--config", cfg]) == 1
-    assert "--school: no school with code 'NOPE'" in capsys.readouterr().err
+    assert "--school：没有代码为 NOPE 的学校" in capsys.readouterr().err
 
 
 FORMULA_ROSTER = """school_code,school_name,name,role,dingtalk_userid

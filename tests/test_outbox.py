@@ -349,8 +349,8 @@ async def test_a_busy_robot_does_not_hold_up_other_groups(seeded: Database, cloc
                     limiter_factory=lambda n: Gate() if n == 5 else AsyncLimiter(1000, 1))
     assert await sender.pump() == 5  # a minute of a's work is queued; the rest waits in the table
     assert await sender.pump() == 1  # a's group is left out now, so b's row is reached
-    for _ in range(100):
-        if fast.received:
+    for _ in range(2000):  # until b's send is recorded (received first, committed just after)
+        if fast.received and any(r.group_id == b and r.state == "sent" for r in await rows(seeded)):
             break
         await asyncio.sleep(0.01)
     assert [m.text for m in fast.received] == ["你好"] and slow.received == []

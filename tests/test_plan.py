@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -467,31 +466,77 @@ def test_calendar_knows_holidays_and_makeup_workdays() -> None:
     assert summer.first_school_day_of_month(2023, 8) is None
 
 
-def test_calendar_falls_back_to_weekdays_for_a_year_without_data(caplog, monkeypatch) -> None:
-    monkeypatch.setattr("kernel.calendar._warned_years", set())
+def first_year_without_official_data() -> int:
+    import chinese_calendar  # asked directly, not through kernel.calendar
+
+    year = 2026
+    while True:
+        try:
+            chinese_calendar.is_holiday(date(year, 6, 1))
+        except NotImplementedError:
+            return year
+        year += 1
+
+
+def test_a_year_chinese_calendar_lacks_takes_its_holidays_from_the_holidays_package() -> None:
     calendar = SchoolCalendar()
-    with caplog.at_level(logging.WARNING, logger="kernel.calendar"):
-        assert calendar.is_school_day(date(2035, 10, 1))  # a Monday: no holiday data for 2035
-        assert not calendar.is_school_day(date(2035, 10, 6))  # a Saturday
-        assert not calendar.is_public_holiday(date(2035, 10, 2))
-        assert not calendar.is_makeup_workday(date(2035, 10, 7))
-        assert calendar.first_school_day_of_month(2035, 9) == date(2035, 9, 3)
-    warnings = [r for r in caplog.records if "2035" in r.getMessage()]
-    assert len(warnings) == 1  # once per year, however many days are asked about
+    assert not calendar.is_school_day(date(2035, 10, 1))  # a Monday, 国庆节
+    assert not calendar.is_school_day(date(2035, 10, 2)) and calendar.is_public_holiday(date(2035, 10, 2))
+    assert not calendar.is_school_day(date(2035, 10, 6))  # a Saturday
+    assert not calendar.is_makeup_workday(date(2035, 10, 7))  # no 调休 is known for 2035
+    assert calendar.is_school_day(date(2035, 9, 3))  # an ordinary Monday
+    # the statutory 10月1日–3日 only: a longer 国庆 break is an arrangement not made yet
+    assert calendar.first_school_day_of_month(2035, 10) == date(2035, 10, 4)
 
 
-def test_occurrences_in_an_uncovered_year_use_the_fallback() -> None:
+def test_a_2027_spring_plan_holds_no_session_over_the_spring_festival() -> None:
+    """春节 2027: 除夕 is Feb 5; the break runs to 正月初七, Feb 12. A plan meeting every
+    weekday meets around it, and not on 清明 or the 劳动节 days either."""
     text = edited(
-        ("start = 2023-03-01", "start = 2035-03-01"),
-        ("end = 2023-07-14", "end = 2035-07-13"),
-        ('month = "2023-03"', 'month = "2035-03"'),
-        ('month = "2023-04"', 'month = "2035-04"'),
-        ("due = 2023-03-31T17:00:00", "due = 2035-03-30T17:00:00"),
-        ("due = 2023-04-30T17:00:00", "due = 2035-04-30T17:00:00"),
+        ('["tue", "thu"]', '["mon", "tue", "wed", "thu", "fri"]'),
+        ("start = 2023-03-01", "start = 2027-02-01"),
+        ("end = 2023-07-14", "end = 2027-07-09"),
+        ('month = "2023-03"', 'month = "2027-03"'),
+        ('month = "2023-04"', 'month = "2027-04"'),
+        ("due = 2023-03-31T17:00:00", "due = 2027-03-31T17:00:00"),
+        ("due = 2023-04-30T17:00:00", "due = 2027-04-30T17:00:00"),
     )
     days = session_days(text)
-    assert date(2035, 5, 1) in days  # a Tuesday; no holiday data, so a school day
-    assert all(d.weekday() in (1, 3) for d in days)
+    assert not [d for d in days if date(2027, 2, 5) <= d <= date(2027, 2, 12)]
+    assert {date(2027, 2, 4), date(2027, 2, 15)} <= days  # the days either side hold sessions
+    assert date(2027, 4, 5) not in days  # 清明节, a Monday
+    assert not {date(2027, 5, 3), date(2027, 5, 4)} & days  # 劳动节 moved off the weekend
+    assert date(2027, 6, 9) not in days  # 端午节, a Wednesday
+
+
+def test_the_spring_festival_estimate_matches_every_arrangement_published_since_2025() -> None:
+    """The estimate for a year without an arrangement (除夕 to 正月初七 off) is what the
+    State Council gave in every year chinese-calendar has under the same rules."""
+    import chinese_calendar
+
+    from kernel.calendar import estimated_rest_days
+
+    years = range(2025, first_year_without_official_data())
+    assert len(years) >= 2
+    for year in years:
+        rest = estimated_rest_days(year)
+        [eve] = [d for d, name in rest.items() if name == "农历除夕"]
+        break_ = [eve + timedelta(days=n) for n in range(8)]
+        assert all(d in rest for d in break_), year
+        assert all(chinese_calendar.is_holiday(d) for d in break_), year
+
+
+def test_holiday_sources_name_the_package_and_the_holidays_of_an_estimated_year() -> None:
+    from kernel.calendar import ESTIMATED, OFFICIAL, holiday_sources
+
+    year = first_year_without_official_data()
+    official, estimated = holiday_sources(date(year - 1, 9, 1), date(year, 7, 10))
+    assert (official.year, official.source, official.spans) == (year - 1, OFFICIAL, ())
+    assert (estimated.year, estimated.source) == (year, ESTIMATED)
+    names = [s.name for s in estimated.spans]
+    assert names[:3] == ["元旦", "春节", "清明节"] and "国庆节" not in names  # October is after the term
+    spring = estimated.spans[1]
+    assert (spring.last - spring.first).days == 7  # 除夕 to 正月初七
 
 
 def test_utc_plan_times_stay_aware() -> None:

@@ -39,21 +39,21 @@ def test_a_roster_with_a_broken_row_imports_the_rest_and_names_the_line(tmp_path
     code = main(["roster", "import", str(DATA / "roster_broken.csv"), "--config", str(cfg)])
     out = capsys.readouterr().out
     assert code == 1
-    assert "added 3, updated 0, unchanged 0, rejected 2" in out
-    assert "line 4: role '校长助理'" in out
-    assert "line 5: mobile '12345'" in out
+    assert "新增 3 人，更新 0 人，未变 0 人，退回 2 行" in out
+    assert "第 4 行：role“校长助理”不认识" in out  # the file's English header, as it spells it
+    assert "第 5 行：mobile“12345”不是 11 位手机号" in out
 
     code = main(["roster", "import", str(DATA / "roster_broken.csv"), "--config", str(cfg)])
     out = capsys.readouterr().out
-    assert "added 0, updated 0, unchanged 3, rejected 2" in out
+    assert "新增 0 人，更新 0 人，未变 3 人，退回 2 行" in out
 
 
 def test_reimporting_the_same_roster_changes_nothing(tmp_path, capsys) -> None:
     cfg = write_config(tmp_path)
     assert main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)]) == 0
-    assert "added 8, updated 0, unchanged 0, rejected 0" in capsys.readouterr().out
+    assert "新增 8 人，更新 0 人，未变 0 人，退回 0 行" in capsys.readouterr().out
     assert main(["roster", "import", str(DATA / "roster.csv"), "--config", str(cfg)]) == 0
-    assert "added 0, updated 0, unchanged 8, rejected 0" in capsys.readouterr().out
+    assert "新增 0 人，更新 0 人，未变 8 人，退回 0 行" in capsys.readouterr().out
     import asyncio
 
     assert asyncio.run(people_count(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")) == 8
@@ -79,7 +79,7 @@ def test_a_roster_missing_a_column_is_one_clear_error(tmp_path, capsys) -> None:
         load_roster(path)
     cfg = write_config(tmp_path)
     assert main(["roster", "import", str(path), "--config", str(cfg)]) == 1
-    assert "missing column(s): school_code" in capsys.readouterr().err
+    assert f"yanxiu: {path} 缺少这些列：学校代码" in capsys.readouterr().err  # named like its other headers
 
 
 def test_a_gbk_csv_from_excel_is_read(tmp_path) -> None:
@@ -106,13 +106,15 @@ def test_plan_load_names_the_bad_key(tmp_path, capsys) -> None:
     bad.write_text((DATA / "spec_plan.toml").read_text(encoding="utf-8").replace(
         'timezone = "Asia/Shanghai"', 'timezone = "Asia/Beijing"'), encoding="utf-8")
     assert main(["plan", "load", str(bad), "--config", str(write_config(tmp_path))]) == 1
-    assert capsys.readouterr().err.startswith("yanxiu: plan: term.timezone:")
+    line = bad.read_text(encoding="utf-8").splitlines().index('timezone = "Asia/Beijing"') + 1
+    assert capsys.readouterr().err == (f"yanxiu: {bad} 第 {line} 行，[term] 的 timezone："
+                                       "不认识的时区 'Asia/Beijing'，例如 \"Asia/Shanghai\"\n")
 
 
 def test_plan_load_then_show_from_the_database(tmp_path, capsys) -> None:
     cfg = write_config(tmp_path)
     assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
-    assert "loaded 2023年春季学期校本研修" in capsys.readouterr().out
+    assert "已载入“2023年春季学期校本研修”：37 次研修活动" in capsys.readouterr().out
     assert main(["plan", "show", "--config", str(cfg)]) == 0
     assert "2023-03-07T10:00:00+08:00" in capsys.readouterr().out
 
@@ -131,7 +133,7 @@ def test_group_bind_stores_the_route_and_never_prints_the_secret(tmp_path, capsy
     assert secret not in out and "tokfake999" not in out
     assert main(["group", "bind", "--school", "NOPE", "--platform", "wecom", "--conversation-id",
                  "c", "--config", str(cfg)]) == 1
-    assert "--school: no school with code 'NOPE'" in capsys.readouterr().err
+    assert "--school：没有代码为 NOPE 的学校" in capsys.readouterr().err
 
     import asyncio
 
@@ -203,9 +205,10 @@ def _first_year_without_holiday_data() -> int:
         year += 1
 
 
-def test_plan_load_warns_of_a_year_the_holiday_calendar_does_not_know(tmp_path, capsys) -> None:
-    """A spring term in a year chinese-calendar has no data for yet would put sessions on
-    清明 and 劳动节: the operator is told which year, how many sessions, and what to do."""
+def test_plan_load_says_once_where_an_uncovered_years_holidays_come_from(tmp_path, capsys) -> None:
+    """A spring term in a year chinese-calendar has no data for yet: the operator is told,
+    once and in Chinese, that its holidays are estimated with the holidays package (and
+    which), how many sessions fall in that year, and that its 调休 days go in the plan."""
     year = _first_year_without_holiday_data()
     cfg = write_config(tmp_path)
     text = (DATA / "spec_plan.toml").read_text(encoding="utf-8").replace("2023-", f"{year}-")
@@ -213,22 +216,27 @@ def test_plan_load_warns_of_a_year_the_holiday_calendar_does_not_know(tmp_path, 
     plan_file.write_text(text, encoding="utf-8")
     assert main(["plan", "load", str(plan_file), "--config", str(cfg)]) == 0
     captured = capsys.readouterr()
-    loaded = int(captured.out.split(": ")[1].split(" sessions")[0])
+    loaded = int(captured.out.split("：")[1].split(" 次研修活动")[0])
     assert loaded > 0
-    [warning] = [line for line in captured.err.splitlines() if "warning" in line]
-    assert f"no public holidays or 调休 for {year}" in warning
-    assert f"the {loaded} sessions this term places in {year}" in warning  # all of the term
-    assert "term.non_school_dates" in warning
+    [source] = [line for line in captured.err.splitlines() if "holidays" in line]
+    assert source.startswith(f"节假日：{year} 年的放假安排 chinese-calendar ")
+    assert "还没有收录，改用 holidays " in source and "清明节 4月5日" in source
+    assert f"本学期有 {loaded} 次研修活动在 {year} 年" in source  # all of the term
+    [makeup] = [line for line in captured.err.splitlines() if "调休" in line]
+    assert "term.extra_school_dates" in makeup
+    assert "warning" not in captured.err.lower() and "Mon–Fri" not in captured.err  # no English log line
     assert main(["plan", "show", "--json", "--config", str(cfg)]) == 0
     shown = capsys.readouterr()
     assert json.loads(shown.out)["sessions"]  # stdout stays pure JSON
-    assert f"for {year}" in shown.err
+    assert len([line for line in shown.err.splitlines() if "holidays" in line]) == 1
 
 
-def test_plan_load_is_quiet_about_years_the_holiday_calendar_knows(tmp_path, capsys) -> None:
+def test_plan_load_names_chinese_calendar_for_the_years_it_knows(tmp_path, capsys) -> None:
     cfg = write_config(tmp_path)
     assert main(["plan", "load", str(DATA / "spec_plan.toml"), "--config", str(cfg)]) == 0
-    assert "warning" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("节假日：2023 年按 chinese-calendar ") and "holidays" not in err
+    assert len(err.splitlines()) == 1
 
 
 def test_a_roster_name_that_looks_like_a_formula_is_imported_with_a_warning_on_its_line(tmp_path, capsys) -> None:
@@ -240,7 +248,7 @@ def test_a_roster_name_that_looks_like_a_formula_is_imported_with_a_warning_on_i
     cfg = write_config(tmp_path)
     assert main(["roster", "import", str(path), "--config", str(cfg)]) == 0
     shown = capsys.readouterr()
-    assert "added 3, updated 0, unchanged 0, rejected 0" in shown.out
+    assert "新增 3 人，更新 0 人，未变 0 人，退回 0 行" in shown.out
     warnings = [line.strip() for line in shown.err.splitlines() if "公式" in line]
     assert warnings == ["第 3 行：姓名以“=”开头，导出时会加 ' 防止被当作公式",
                         "第 4 行：学校名称以“@”开头，导出时会加 ' 防止被当作公式",

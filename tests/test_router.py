@@ -102,3 +102,80 @@ async def test_an_unknown_message_gets_help_fitted_to_the_role(chat: SimChat) ->
 async def test_a_mention_only_message_gets_help(chat: SimChat) -> None:
     reply = await chat.say("张明", "@研修助手")
     assert "可以这样跟我说" in reply and "没看懂" not in reply
+
+
+# ------------------------------------------------------------- how people actually phrase it
+
+
+@pytest.mark.parametrize("text,verb", [
+    ("我要签到", "checkin"),
+    ("签 到", "checkin"),  # a space typed inside the word
+    ("签到签到", "checkin"),  # said twice for emphasis
+    ("签到了", "checkin"),
+    ("【签到】", "checkin"),
+    ("[签到]", "checkin"),
+    ("签到🙏", "checkin"),
+    ("👍签到👍", "checkin"),
+    ("请帮我签到一下，谢谢", "checkin"),
+    ("@研修助手签到", "checkin"),  # no space after the mention
+    ("@王老师 @研修助手签到", "checkin"),
+    ("进度查询", "progress"),
+    ("查询进度", "progress"),
+    ("🙏 进度", "progress"),
+    ("我的进度呢", "progress"),
+    ("@研修助手进度查询", "progress"),
+    ("【帮助】", "help"),
+    ("本校进度查询", "school_progress"),
+])
+def test_natural_phrasings_reach_the_verb(text: str, verb: str) -> None:
+    assert parse_command(text).verb == verb
+
+
+@pytest.mark.parametrize("text,verb,args", [
+    ("【请假】明天 生病", "leave", "明天 生病"),
+    ("「反思」今天很有收获", "reflection", "今天很有收获"),
+    ("@研修助手反思 今天很有收获", "reflection", "今天很有收获"),
+    ("@研修助手请假明天", "leave", "明天"),
+])
+def test_brackets_and_a_glued_mention_keep_the_text_after_the_verb(text: str, verb: str, args: str) -> None:
+    command = parse_command(text)
+    assert (command.verb, command.args) == (verb, args)
+
+
+@pytest.mark.parametrize("text", [
+    "今天的签到时间是几点",  # a question about 签到
+    "签到了吗",
+    "怎么签到",
+    "不签到",  # a negation is not a typo of the verb
+    "还没签到",
+    "今天学生签到很积极",  # a sentence that mentions the verb
+    "签到进度",  # two different verbs: ask, don't guess
+    "签到签到签到",
+    "明天开会前记得先签到再进教室",
+    "老师们记得查看进度表",
+    "@研修助手 你好",
+])
+def test_sentences_that_merely_contain_a_verb_are_not_taken_for_it(text: str) -> None:
+    assert parse_command(text).verb == "unknown"
+
+
+def test_a_name_glued_to_other_words_is_not_a_verb() -> None:
+    assert parse_command("@研修助手进度表在哪").verb not in VERBS  # a mention, then a question
+
+
+def test_a_reflection_that_talks_about_check_in_stays_a_reflection() -> None:
+    text = "反思 今天签到后我先看了进度，学生很投入"
+    command = parse_command(text)
+    assert command.verb == "reflection" and command.args == "今天签到后我先看了进度，学生很投入"
+
+
+async def test_a_teacher_who_types_wo_yao_qian_dao_is_checked_in(chat: SimChat, seeded) -> None:
+    from storage.models import Checkin
+    from tests.conftest import count_rows
+
+    assert "张明 签到成功" in await chat.say("张明", "我要签到")
+    assert "已签到" in await chat.say("张明", "@研修助手签到")
+    assert "已签到" in await chat.say("张明", "【签到】🙏")
+    assert await count_rows(seeded, Checkin) == 1
+    asked = await chat.say("张明", "今天的签到时间是几点")
+    assert "没看懂" in asked and await count_rows(seeded, Checkin) == 1

@@ -146,6 +146,37 @@ async def test_a_message_type_in_capitals_is_taken_like_lower_case(
     assert pending.ref.startswith("media:")  # taken as a picture, answered once it is stored
 
 
+def app_voice_xml(userid: str, msg_id: str, recognition: str | None) -> str:
+    """A self-built app's voice message; Recognition only when speech-to-text is on."""
+    heard = f"<Recognition><![CDATA[{recognition}]]></Recognition>" if recognition is not None else ""
+    return (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{userid}]]>"
+            f"</FromUserName><CreateTime>1678154100</CreateTime><MsgType><![CDATA[voice]]></MsgType>"
+            f"<MediaId><![CDATA[MEDIA-VOICE-1]]></MediaId><Format><![CDATA[amr]]></Format>{heard}"
+            f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
+
+
+def test_an_app_voice_message_is_its_recognition_marked_spoken() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2023, 3, 7, 2, tzinfo=UTC)
+    msg = wire.parse_app_xml(app_voice_xml("wx-zhangming", "1", "签到").encode(), now)
+    assert (msg.text, msg.spoken, msg.unsupported) == ("签到", True, None)
+    for missing in (None, "", "  "):
+        msg = wire.parse_app_xml(app_voice_xml("wx-zhangming", "2", missing).encode(), now)
+        assert (msg.text, msg.spoken, msg.unsupported) == ("", False, "audio")
+
+
+async def test_a_spoken_check_in_through_the_app_checks_in_and_silence_says_how_to_type(
+        app: Any, fake: FakeWeCom, seeded: Any) -> None:
+    query, body = signer.app(app_voice_xml("wx-zhangming", "7000000000000000701", "签到"))
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert await count(seeded, Checkin) == 1 and "签到成功" in fake.sends[0]["text"]["content"]
+    query, body = signer.app(app_voice_xml("wx-zhangming", "7000000000000000702", None))
+    assert (await app.post(f"/wecom/callback{query}", data=body)).status == 200
+    assert "这条语音没有转成文字" in fake.sends[1]["text"]["content"]
+    assert await count(seeded, Checkin) == 1
+
+
 async def test_events_are_acknowledged_without_a_record(app: Any, fake: FakeWeCom,
                                                         seeded: Any) -> None:
     event = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[wx-zhangming]]>"

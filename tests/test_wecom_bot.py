@@ -122,9 +122,26 @@ async def test_a_one_to_one_chat_and_an_unsupported_voice(bot: Any, fake: FakeWe
     assert "学时：" in progress["stream"]["content"]
     voice = aibot_text("wx-zhangming", "", "MSG-V1", fake.base, group=False)
     voice.pop("text")
-    voice.update(msgtype="voice", voice={"content": "签到"})
+    voice.update(msgtype="voice", voice={"content": ""})  # nothing recognised
     answer = await answer_of(await post(bot, voice))
-    assert "暂时收不了语音" in answer["stream"]["content"]
+    assert "这条语音没有转成文字" in answer["stream"]["content"]
+
+
+async def test_a_spoken_check_in_and_reflection_reach_their_verbs(bot: Any, fake: FakeWeCom,
+                                                                  seeded: Any) -> None:
+    """WeCom's AI bot delivers a 1:1 voice message as its speech-to-text, voice.content."""
+    def voice(content: str, msgid: str) -> dict[str, Any]:
+        payload = aibot_text("wx-zhangming", "", msgid, fake.base, group=False)
+        payload.pop("text")
+        payload.update(msgtype="voice", voice={"content": content})
+        return payload
+
+    checked_in = await answer_of(await post(bot, voice("签到", "MSG-V2")))
+    assert "签到成功" in checked_in["stream"]["content"] and await count(seeded, Checkin) == 1
+    said = "反思：今天听了王老师的课，我学会了用问题串引导学生"
+    reflected = (await answer_of(await post(bot, voice(said, "MSG-V3"))))["stream"]["content"]
+    assert "已存为草稿" in reflected and "语音转成的文字" in reflected
+    assert "今天听了王老师的课，我学会了用问题串引导学生" in reflected
 
 
 async def test_events_are_acknowledged_without_a_record(bot: Any, seeded: Any) -> None:
@@ -337,3 +354,22 @@ def test_a_file_is_a_document_to_fetch_over_http_and_websocket(fake: FakeWeCom) 
     payload["file"] = {}
     assert isinstance(wire.parse_aibot(payload, datetime(2023, 3, 15, tzinfo=UTC),
                                        api_base=fake.base), wire.ParseError)
+
+
+@pytest.mark.parametrize(("voice", "text", "spoken", "unsupported"), [
+    ({"content": " 签到 "}, "签到", True, None),
+    ({"content": "@研修助手 进度"}, "进度", True, None),  # a spoken mention is dropped like a typed one
+    ({"content": ""}, "", False, "audio"),
+    ({}, "", False, "audio"),
+    (None, "", False, "audio"),  # no voice object at all: still a voice message, not malformed
+])
+def test_the_ai_bot_voice_shape(fake: FakeWeCom, clock: FakeClock, voice: Any, text: str,
+                                spoken: bool, unsupported: str | None) -> None:
+    payload = aibot_text("wx-zhangming", "", "MSG-V9", fake.base, group=False)
+    payload.pop("text")
+    payload["msgtype"] = "voice"
+    if voice is not None:
+        payload["voice"] = voice
+    msg = wire.parse_aibot(payload, clock(), api_base=fake.base)
+    assert not isinstance(msg, wire.ParseError | wire.Ignored | wire.StreamRefresh)
+    assert (msg.text, msg.spoken, msg.unsupported) == (text, spoken, unsupported)

@@ -275,7 +275,7 @@ def test_workers_must_be_a_sensible_count(tmp_path: Path, capsys: pytest.Capture
     cfg = tmp_path / "config.toml"
     cfg.write_text('[database]\nurl = "sqlite+aiosqlite:///./x.db"\n', encoding="utf-8")
     assert main(["serve", "--config", str(cfg), "--workers", "0"]) == 1
-    assert "--workers: must be between 1 and 64" in capsys.readouterr().err
+    assert "--workers：必须在 1 到 64 之间" in capsys.readouterr().err
 
 
 def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -287,7 +287,7 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path, monke
     cfg.write_text('[database]\nurl = "sqlite+aiosqlite:///./x.db"\n', encoding="utf-8")
     assert main(["serve", "--config", str(cfg), "--workers", "2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("yanxiu: --workers: 2 个服务进程要共用 PostgreSQL")
+    assert len(err) == 1 and err[0].startswith("yanxiu: --workers：2 个服务进程要共用 PostgreSQL")
     assert not (tmp_path / "x.db").exists()
 
 

@@ -1,4 +1,5 @@
-"""`yanxiu`: the command line. Errors are one clear line and a non-zero exit.
+"""`yanxiu`: the command line, in Chinese (`--lang en` or YANXIU_LANG=en for scripts). Errors
+are one clear line naming the file, the line and the key, and a non-zero exit.
 
 The commands live beside this parser: data.py (db, roster, plan, group), reports.py (digest,
 export), serving.py (serve, demo); common.py has what they share.
@@ -10,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from bot.cli import common
 from bot.cli.common import CliError
@@ -21,7 +23,11 @@ from bot.cli.data import (
     cmd_plan_show,
     cmd_roster_import,
 )
+from bot.cli.errors import config_error
+from bot.cli.parsing import Parser
 from bot.cli.reports import cmd_digest, cmd_export
+from bot.cli.say import LANGUAGES, help_text, language_from, metavar, say
+from bot.cli.say import use as say_in
 from bot.cli.serving import cmd_demo, cmd_serve, tune_gc
 from bot.config import ConfigError
 from platforms import PLATFORMS
@@ -38,74 +44,87 @@ def _port(text: str) -> int:
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"端口必须是 1 到 65535 之间的整数，不是 {text!r}")
+        raise argparse.ArgumentTypeError(say("port_range", text=repr(text)))
     return port
 
 
-def _config_option(default: str | None) -> argparse.ArgumentParser:
-    """--config as a parent parser. The top level holds the real default (None: ./config.toml);
-    each subcommand's copy defaults to SUPPRESS, so it sets --config only when given after the
-    subcommand and never overwrites one given before it."""
+def _common_options(top: bool) -> argparse.ArgumentParser:
+    """--config and --lang as a parent parser. The top level holds the real defaults (None:
+    ./config.toml, the language from the environment); each subcommand's copy defaults to
+    SUPPRESS, so it sets them only when given after the subcommand and never overwrites one
+    given before it."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--config", default=default, metavar="PATH",
-                        help=f"path to config.toml (default {common.DEFAULT_CONFIG})")
+    parent.add_argument("--config", default=None if top else argparse.SUPPRESS,
+                        metavar=metavar("PATH"), help=help_text("config"))
+    parent.add_argument("--lang", choices=LANGUAGES, default=None if top else argparse.SUPPRESS,
+                        help=help_text("lang"))
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="yanxiu", description="研修助手 (yanxiu-bot)",
-                                parents=[_config_option(None)])
-    common = _config_option(argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True)
+def _commands(parser: argparse.ArgumentParser, dest: str) -> Any:
+    return parser.add_subparsers(dest=dest, required=True, title=help_text("commands"),
+                                 metavar=metavar("COMMAND"))
 
-    demo = sub.add_parser("demo", parents=[common], help="the whole product on an embedded default")
-    demo.add_argument("--port", type=_port, default=8080)
-    demo.add_argument("--data-dir", help="keep the demo's database and files here (default: a new temp folder)")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, its help in the current language (bot.cli.say)."""
+    p = Parser(prog="yanxiu", description=help_text("description"), epilog=help_text("epilog"),
+               parents=[_common_options(True)])
+    common = _common_options(False)
+    sub = _commands(p, "command")
+
+    def command(where: Any, name: str, key: str, **kwargs: Any) -> Any:
+        return where.add_parser(name, help=help_text(key), description=help_text(key), **kwargs)
+
+    demo = command(sub, "demo", "demo", parents=[common])
+    demo.add_argument("--port", type=_port, default=8080, metavar=metavar("PORT"), help=help_text("demo.port"))
+    demo.add_argument("--data-dir", metavar=metavar("DIR"), help=help_text("demo.data_dir"))
     demo.set_defaults(fn=cmd_demo)
 
-    serve = sub.add_parser("serve", parents=[common], help="webhooks + scheduler + outbox sender")
-    serve.add_argument("--workers", type=int, metavar="N",
-                       help="serving processes on this port, one per core (default: server.workers, 1)")
+    serve = command(sub, "serve", "serve", parents=[common])
+    serve.add_argument("--workers", type=int, metavar=metavar("N"), help=help_text("serve.workers"))
     serve.set_defaults(fn=cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", parents=[common], help="create or migrate the schema").set_defaults(fn=cmd_db_upgrade)
+    db = _commands(command(sub, "db", "db"), "db_command")
+    command(db, "upgrade", "db.upgrade", parents=[common]).set_defaults(fn=cmd_db_upgrade)
 
-    roster = sub.add_parser("roster", help="the roster").add_subparsers(dest="roster_command", required=True)
-    imp = roster.add_parser("import", parents=[common], help="load a roster (CSV/XLSX)")
-    imp.add_argument("file")
+    roster = _commands(command(sub, "roster", "roster"), "roster_command")
+    imp = command(roster, "import", "roster.import", parents=[common])
+    imp.add_argument("file", metavar=metavar("FILE"), help=help_text("roster.import.file"))
     imp.set_defaults(fn=cmd_roster_import)
 
-    group = sub.add_parser("group", help="chat groups").add_subparsers(dest="group_command", required=True)
-    bind = group.add_parser("bind", parents=[common], help="register a school's chat group and its send route")
-    bind.add_argument("--school", required=True)
-    bind.add_argument("--platform", required=True, choices=[p.name for p in PLATFORMS if p.bind_route])
-    bind.add_argument("--conversation-id", required=True)
-    bind.add_argument("--webhook")
-    bind.add_argument("--secret")
+    group = _commands(command(sub, "group", "group"), "group_command")
+    bind = command(group, "bind", "group.bind", parents=[common])
+    bind.add_argument("--school", required=True, metavar=metavar("CODE"), help=help_text("group.bind.school"))
+    bind.add_argument("--platform", required=True, choices=[p.name for p in PLATFORMS if p.bind_route],
+                      help=help_text("group.bind.platform"))
+    bind.add_argument("--conversation-id", required=True, metavar=metavar("ID"),
+                      help=help_text("group.bind.conversation_id"))
+    bind.add_argument("--webhook", metavar=metavar("URL"), help=help_text("group.bind.webhook"))
+    bind.add_argument("--secret", metavar=metavar("SECRET"), help=help_text("group.bind.secret"))
     bind.set_defaults(fn=cmd_group_bind)
-    group.add_parser("list", parents=[common], help="list bound groups").set_defaults(fn=cmd_group_list)
+    command(group, "list", "group.list", parents=[common]).set_defaults(fn=cmd_group_list)
 
-    plan = sub.add_parser("plan", help="the term plan").add_subparsers(dest="plan_command", required=True)
-    load = plan.add_parser("load", parents=[common], help="load and validate a term plan")
-    load.add_argument("file")
+    plan = _commands(command(sub, "plan", "plan"), "plan_command")
+    load = command(plan, "load", "plan.load", parents=[common])
+    load.add_argument("file", metavar=metavar("FILE"), help=help_text("plan.load.file"))
     load.set_defaults(fn=cmd_plan_load)
-    show = plan.add_parser("show", parents=[common], help="print what will be sent when")
-    show.add_argument("file", nargs="?", help="a plan file (default: the loaded plan)")
-    show.add_argument("--json", action="store_true")
+    show = command(plan, "show", "plan.show", parents=[common])
+    show.add_argument("file", nargs="?", metavar=metavar("FILE"), help=help_text("plan.show.file"))
+    show.add_argument("--json", action="store_true", help=help_text("plan.show.json"))
     show.set_defaults(fn=cmd_plan_show)
 
-    digest = sub.add_parser("digest", parents=[common], help="print (or --send) a digest now")
+    digest = command(sub, "digest", "digest", parents=[common])
     which = digest.add_mutually_exclusive_group(required=True)
-    which.add_argument("--school", metavar="CODE", help="one school's digest")
-    which.add_argument("--district", action="store_true", help="the district digest")
-    digest.add_argument("--send", action="store_true", help="also queue it for the school's (district's) groups")
+    which.add_argument("--school", metavar=metavar("CODE"), help=help_text("digest.school"))
+    which.add_argument("--district", action="store_true", help=help_text("digest.district"))
+    digest.add_argument("--send", action="store_true", help=help_text("digest.send"))
     digest.set_defaults(fn=cmd_digest)
 
-    export = sub.add_parser("export", parents=[common], help="records and 学时 per teacher, for 学分认定")
-    export.add_argument("--format", choices=["csv", "xlsx"], required=True)
-    export.add_argument("-o", "--output", required=True, metavar="FILE")
-    export.add_argument("--school", metavar="CODE", help="only this school")
+    export = command(sub, "export", "export", parents=[common])
+    export.add_argument("--format", choices=["csv", "xlsx"], required=True, help=help_text("export.format"))
+    export.add_argument("-o", "--output", required=True, metavar=metavar("FILE"), help=help_text("export.output"))
+    export.add_argument("--school", metavar=metavar("CODE"), help=help_text("export.school"))
     export.set_defaults(fn=cmd_export)
     return p
 
@@ -113,11 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("YANXIU_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    say_in(language_from(argv, os.environ))
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args) or 0)
-    except (CliError, ConfigError) as exc:
+    except CliError as exc:
         print(f"yanxiu: {exc}", file=sys.stderr)
-        return getattr(exc, "code", 1)
+        return exc.code
+    except ConfigError as exc:
+        print(f"yanxiu: {config_error(str(exc), common.config_path(args))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

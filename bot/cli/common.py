@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.cli.say import say
 from bot.config import Config, config_from_mapping, load_config
 
 DEFAULT_CONFIG = "./config.toml"
@@ -26,6 +27,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def config_path(args: argparse.Namespace) -> str | None:
+    """The config file this command reads: --config, or ./config.toml when it exists."""
+    given = getattr(args, "config", None)
+    if given is not None:
+        return str(given)
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None
+
+
 def config_of(args: argparse.Namespace) -> Config:
     """The --config file; without --config, ./config.toml, or when that is missing too the
     embedded default (SQLite in the current folder) — saying so, with the database's URL."""
@@ -34,7 +43,7 @@ def config_of(args: argparse.Namespace) -> Config:
     if Path(DEFAULT_CONFIG).exists():
         return load_config(DEFAULT_CONFIG)
     config = config_from_mapping({})
-    print(f"yanxiu: 没有 {DEFAULT_CONFIG}，使用默认数据库 {shown_database(config.database.url)}",
+    print(f"yanxiu: {say('config_default', config=DEFAULT_CONFIG, database=shown_database(config.database.url))}",
           file=sys.stderr)
     return config
 
@@ -49,9 +58,9 @@ def shown_database(url: str) -> str:
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "（database.url 无法解析）"
+        return say("database_url_unparsable")
     file = sqlite_file(url)
-    return f"{shown}（文件 {file}）" if file is not None else shown
+    return say("database_file", url=shown, file=file) if file is not None else shown
 
 
 async def with_db(config: Config, fn: Callable[[Any], Awaitable[Any]]) -> Any:

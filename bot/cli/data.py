@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from bot.cli import common
 from bot.cli.common import CliError
+from bot.cli.errors import file_problem, plan_error
+from bot.cli.say import say
+from kernel.roster import formula_warnings
 from platforms import PLATFORMS
 
 # --- db -----------------------------------------------------------------------------------
@@ -21,22 +25,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     config = common.config_of(args)
     upgrade_schema(config.database.url)
-    print("database schema is up to date")
+    print(say("schema_up_to_date"))
     return 0
 
 
 # --- roster -------------------------------------------------------------------------------
 
+def _read_roster(path: str) -> tuple[list[Any], list[Any], dict[str, str]]:
+    """The file's good rows, rejected rows and column headers as it spells them; a file that
+    cannot be read at all is one line naming it."""
+    from kernel.roster import RosterFileError, parse_roster, read_table, spelled_headers
+
+    table: list[list[object]] = []
+    try:
+        table = read_table(Path(path))
+        rows, rejected = parse_roster(table)
+    except OSError as exc:
+        raise CliError(file_problem(path, exc)) from None
+    except RosterFileError as exc:
+        spelled = spelled_headers(table[0]) if table else {}
+        if exc.code == "missing_columns":
+            columns = [spelled.get(c, c) for c in exc.columns]
+            raise CliError(say("roster_missing_columns", file=path, columns=columns)) from None
+        raise CliError(say(f"roster_{exc.code}", file=path) if exc.code else f"{path}: {exc}") from None
+    return rows, rejected, spelled_headers(table[0])
+
+
 def cmd_roster_import(args: argparse.Namespace) -> int:
-    from kernel.roster import RosterFileError, load_roster
     from storage.queries.roster import apply_roster
 
+    rows, rejected, spelled = _read_roster(args.file)
     config = common.config_of(args)
-    try:
-        rows, rejected = load_roster(args.file)
-    except (RosterFileError, FileNotFoundError) as exc:
-        raise CliError(f"roster: {exc}") from None
-    print(f"read {len(rows) + len(rejected)} rows from {args.file}", file=sys.stderr)
+    print(say("roster_read", rows=len(rows) + len(rejected), file=args.file), file=sys.stderr)
 
     async def run(db: Any) -> Any:
         async with db.sessions() as s, s.begin():
@@ -44,29 +64,33 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
     result = asyncio.run(common.with_db(config, run))
     rejected = sorted([*rejected, *result.rejected], key=lambda r: r.line)
-    print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}, "
-          f"rejected {len(rejected)}")
+    print(say("roster_summary", added=result.added, updated=result.updated,
+              unchanged=result.unchanged, rejected=len(rejected)))
     for r in rejected:
-        print(f"  line {r.line}: {r.reason}")
-    _warn_formulas(rows)
+        print(say("roster_rejected", line=r.line, reason=_rejection(r, spelled)))
+    for w in formula_warnings(rows):
+        print(say("roster_formula", line=w.line, column=spelled[w.field], char=w.char), file=sys.stderr)
     return 1 if rejected else 0
 
 
-_FIELD_NAMES = {"school_code": "学校代码", "school_name": "学校名称", "name": "姓名",
-                "dingtalk_userid": "钉钉ID", "wecom_userid": "企业微信ID", "mobile": "手机号",
-                "subject": "学科", "stage": "学段"}
-_CHAR_NAMES = {"\t": "制表符", "\r": "回车符"}
+_TWO_PEOPLE = re.compile(r"(?P<columns>.+) belong to two different people")
 
 
-def _warn_formulas(rows: list[Any]) -> None:
-    """On stderr, each imported cell a spreadsheet would take for a formula (the row is kept;
-    `yanxiu export` prefixes the cell with a quote)."""
-    from kernel.roster import formula_warnings
-
-    for w in formula_warnings(rows):
-        char = _CHAR_NAMES.get(w.char, f"“{w.char}”")
-        print(f"  第 {w.line} 行：{_FIELD_NAMES.get(w.field, w.field)}以{char}开头，"
-              f"导出时会加 ' 防止被当作公式", file=sys.stderr)
+def _rejection(row: Any, spelled: dict[str, str]) -> str:
+    """Why a row was not imported, naming its columns as the file spells them."""
+    column = spelled.get(row.column, row.column)
+    if row.code == "no_identity":
+        return say("roster_no_identity", first=spelled["dingtalk_userid"], second=spelled["wecom_userid"])
+    if row.code == "repeated_id":
+        return say("roster_repeated_id", column=column, value=row.value, other=row.other_line)
+    if row.code in ("bad_role", "bad_mobile"):
+        return say(f"roster_{row.code}", column=column, value=row.value)
+    if row.code:
+        return say(f"roster_{row.code}", column=column)
+    two = _TWO_PEOPLE.fullmatch(row.reason)  # found against the database (storage/queries/roster.py)
+    if two is not None:
+        return say("roster_two_people", columns=[spelled.get(c, c) for c in two["columns"].split(" and ")])
+    return str(row.reason)
 
 
 # --- plan ---------------------------------------------------------------------------------
@@ -77,11 +101,13 @@ def _load_plan_file(path: str) -> tuple[Any, str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror}") from None
+        raise CliError(file_problem(path, exc)) from None
+    except UnicodeDecodeError:
+        raise CliError(say("file_not_utf8", file=path)) from None
     try:
         return plan_from_text(text), text
     except PlanError as exc:
-        raise CliError(f"plan: {exc}") from None
+        raise CliError(plan_error(path, exc.key, exc.problem, text)) from None
 
 
 def cmd_plan_load(args: argparse.Namespace) -> int:
@@ -96,28 +122,26 @@ def cmd_plan_load(args: argparse.Namespace) -> int:
             return await save_plan(s, plan, text, common.now())
 
     asyncio.run(common.with_db(config, run))
-    print(f"loaded {plan.name}: {len(session_occurrences(plan))} sessions, {len(plan.tasks)} tasks, "
-          f"{len(scheduled_sends(plan))} scheduled sends")
-    _warn_holiday_gaps(plan)
+    print(say("plan_loaded", name=plan.name, sessions=len(session_occurrences(plan)),
+              tasks=len(plan.tasks), sends=len(scheduled_sends(plan))))
+    _say_holiday_sources(plan)
     return 0
 
 
-def _warn_holiday_gaps(plan: Any) -> None:
-    """Say, on stderr, which years of the term the holiday calendar does not know yet: there,
-    sessions land on public holidays unless the plan lists them."""
-    from kernel.calendar import holiday_data_version
+def _say_holiday_sources(plan: Any) -> None:
+    """Once, on stderr: where each year's holidays come from and, for a year chinese-calendar
+    does not cover yet, the holidays estimated for it and the 调休 days the plan must list."""
+    from kernel.calendar import holiday_data_version, holiday_sources
     from kernel.plan import sessions_without_holiday_data
 
-    for year, sessions in sessions_without_holiday_data(plan).items():
-        print(f"yanxiu: warning: chinese-calendar {holiday_data_version()} has no public holidays "
-              f"or 调休 for {year}: the {sessions} sessions this term places in {year} take every "
-              f"weekday as a school day, holidays included. List {year}'s holidays in "
-              f"term.non_school_dates (make-up school days in term.extra_school_dates), or "
-              f"upgrade chinese-calendar once it covers {year}.", file=sys.stderr)
+    note = say("holidays", sources=holiday_sources(plan.start, plan.end),
+               counts=sessions_without_holiday_data(plan), official_version=holiday_data_version())
+    if note:
+        print(note, file=sys.stderr)
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
-    from kernel.plan import plan_from_text, plan_show_json
+    from kernel.plan import plan_show_json
 
     if args.file:
         plan, _ = _load_plan_file(args.file)
@@ -132,20 +156,20 @@ def cmd_plan_show(args: argparse.Namespace) -> int:
 
         term = asyncio.run(common.with_db(config, run))
         if term is None:
-            raise CliError("no plan loaded: run `yanxiu plan load FILE` first, or pass FILE")
-        plan = plan_from_text(Path(args.file).read_text()) if args.file else term.plan
+            raise CliError(say("no_plan_or_file"))
+        plan = term.plan
     shown = plan_show_json(plan)
-    _warn_holiday_gaps(plan)
+    _say_holiday_sources(plan)
     if args.json:
         print(json.dumps(shown, ensure_ascii=False, indent=2))
         return 0
-    print(f"{plan.name} ({plan.start} – {plan.end}, {plan.timezone})")
-    print(f"sessions: {len(shown['sessions'])}")
+    print(say("plan_title", name=plan.name, start=plan.start, end=plan.end, timezone=plan.timezone))
+    print(say("plan_sessions", count=len(shown["sessions"])))
     for s in shown["sessions"]:
-        print(f"  {s['start']}  {s['name']}")
-    print(f"scheduled sends: {len(shown['sends'])}")
+        print(say("plan_session", start=s["start"], name=s["name"]))
+    print(say("plan_sends", count=len(shown["sends"])))
     for s in shown["sends"]:
-        print(f"  {s['at']}  {s['kind']:<18} {s['ref']}")
+        print(say("plan_send", at=s["at"], kind=s["kind"], ref=s["ref"]))
     return 0
 
 
@@ -156,7 +180,7 @@ def cmd_group_bind(args: argparse.Namespace) -> int:
 
     config = common.config_of(args)
     if args.secret and not args.webhook:
-        raise CliError("--secret needs --webhook")
+        raise CliError(say("secret_needs_webhook"))
     platform = next(p for p in PLATFORMS if p.name == args.platform)
     route_kind = platform.bind_route(bool(args.webhook)) if platform.bind_route else None
 
@@ -164,16 +188,15 @@ def cmd_group_bind(args: argparse.Namespace) -> int:
         async with db.sessions() as s, s.begin():
             school = await school_by_code(s, args.school)
             if school is None:
-                raise CliError(f"--school: no school with code {args.school!r} (import the roster first)")
+                raise CliError(say("no_school", code=args.school))
             await bind_group(s, platform=args.platform, conversation_id=args.conversation_id,
                              school_id=school.id, now=common.now(), route_kind=route_kind,
                              route_url=args.webhook, route_secret=args.secret)
             return school.name
 
     name = asyncio.run(common.with_db(config, run))
-    route = route_kind or "reply-only"
-    print(f"bound {args.platform} conversation to {args.school} {name} (route: {route}"
-          f"{', webhook stored' if args.webhook else ''}{', secret stored' if args.secret else ''})")
+    print(say("bound", platform=args.platform, code=args.school, name=name,
+              route=route_kind or "reply-only", webhook=bool(args.webhook), secret=bool(args.secret)))
     return 0
 
 
@@ -188,9 +211,9 @@ def cmd_group_list(args: argparse.Namespace) -> int:
 
     rows = asyncio.run(common.with_db(config, run))
     if not rows:
-        print("no groups bound")
+        print(say("no_groups"))
     for g, school in rows:
-        where = f"{school.code} {school.name}" if school else "(unbound)"
-        print(f"{g.platform:<8} {g.conversation_id:<40} {where:<24} route={g.route_kind or 'reply-only'}"
-              f"{' webhook=set' if g.route_url else ''}{' secret=set' if g.route_secret else ''}")
+        print(say("group_row", platform=g.platform, conversation=g.conversation_id,
+                  school=f"{school.code} {school.name}" if school else "",
+                  route=g.route_kind or "reply-only", webhook=bool(g.route_url), secret=bool(g.route_secret)))
     return 0

@@ -10,14 +10,13 @@ from typing import Any
 
 from bot.cli import common
 from bot.cli.common import CliError
+from bot.cli.errors import file_problem
+from bot.cli.say import say
 
 # --- digest -------------------------------------------------------------------------------
 
-_DIGEST_PROBLEMS = {
-    "no_plan": "no plan loaded: run `yanxiu plan load FILE` first",
-    "unknown_school": "--school: no school with that code (import the roster first)",
-    "no_groups": "nothing queued: no bound group with a send route receives this digest",
-}
+_DIGEST_PROBLEMS = {"no_plan": "digest_no_plan", "unknown_school": "digest_unknown_school",
+                    "no_groups": "digest_no_groups"}
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -33,9 +32,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if result.text:
         print(result.text)
     if result.problem:
-        raise CliError(_DIGEST_PROBLEMS[result.problem])
+        raise CliError(say(_DIGEST_PROBLEMS[result.problem]))
     if args.send:
-        print(f"queued for {result.queued} group(s); a running `yanxiu serve` sends it", file=sys.stderr)
+        print(say("digest_queued", count=result.queued), file=sys.stderr)
     return 0
 
 
@@ -49,13 +48,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     config = common.config_of(args)
     out = Path(args.output)
     if not out.parent.exists():
-        raise CliError(f"-o: folder {out.parent} does not exist")
+        raise CliError(say("output_folder_missing", folder=out.parent))
 
     async def run(db: Any) -> Any:
         async with db.sessions() as s:
             term = await active_term(s)
             if term is None:
-                raise CliError("no plan loaded: run `yanxiu plan load FILE` first")
+                raise CliError(say("no_plan"))
             schools = await all_school_figures(s, term, common.now())
         return term, schools
 
@@ -63,15 +62,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.school:
         schools = [x for x in schools if x.code == args.school]
         if not schools:
-            raise CliError(f"--school: no school with code {args.school!r}")
+            raise CliError(say("no_school_exported", code=args.school))
 
     def progress(done: int, total: int) -> None:
         if total >= 20 and (done % max(total // 10, 1) == 0 or done == total):
-            print(f"  {done}/{total} schools", file=sys.stderr, flush=True)
+            print(say("export_progress", done=done, total=total), file=sys.stderr, flush=True)
 
-    if args.format == "csv":
-        people = write_csv(out, term.plan, schools)
-    else:
-        people = write_xlsx(out, term.plan, schools, progress)
-    print(f"exported {people} people from {len(schools)} schools to {out}")
+    try:
+        if args.format == "csv":
+            people = write_csv(out, term.plan, schools)
+        else:
+            people = write_xlsx(out, term.plan, schools, progress)
+    except OSError as exc:  # a folder of that name, no permission, a full disk
+        raise CliError(file_problem(out, exc, writing=True)) from None
+    print(say("exported", people=people, schools=len(schools), file=out))
     return 0

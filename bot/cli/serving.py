@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.cli import common
 from bot.cli.common import CliError
+from bot.cli.say import say
 from bot.config import MAX_WORKERS, config_from_mapping, load_config
 
 # --- serve / demo -------------------------------------------------------------------------
@@ -29,12 +30,12 @@ def tune_gc() -> None:
 def _listen_problem(exc: OSError, host: str, port: int, hint: str) -> str:
     """One line saying why the server cannot listen on host:port, and what to do."""
     if exc.errno == errno.EADDRINUSE:
-        return f"端口 {port} 已被占用，{hint}"
+        return say("port_busy", port=port, hint=hint)
     if exc.errno == errno.EACCES:
-        return f"没有权限监听端口 {port}（1024 以下的端口需要管理员权限），{hint}"
+        return say("port_privileged", port=port, hint=hint)
     if exc.errno == errno.EADDRNOTAVAIL:
-        return f"无法监听 {host}:{port}：本机没有这个地址，请检查 server.host"
-    return f"无法监听 {host}:{port}：{exc.strerror or exc}"
+        return say("no_such_address", host=host, port=port)
+    return say("cannot_listen", host=host, port=port, why=exc.strerror or exc)
 
 
 def _check_port(host: str, port: int, hint: str) -> None:
@@ -86,19 +87,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     count = config.server.workers if args.workers is None else args.workers
     if not 1 <= count <= MAX_WORKERS:
-        raise CliError(f"--workers: must be between 1 and {MAX_WORKERS}")
+        raise CliError(say("workers_range", most=MAX_WORKERS))
     if count > 1 and is_sqlite(config.database.url):
-        raise CliError(f"--workers: {count} 个服务进程要共用 PostgreSQL（database.url = "
-                       "\"postgresql+asyncpg://…\"）；SQLite 是单进程的内置数据库，请只用一个进程")
+        raise CliError(say("workers_need_postgres", count=count))
     host, port = config.server.host, config.server.port
-    hint = f"请在 {config_path} 的 [server] 里换一个 port，或先停掉占用它的程序"
-    banner = f"yanxiu serving on http://{host}:{port}/"
+    hint = say("hint_config_port", config=config_path)
+    banner = say("serving", host=host, port=port)
     worker = worker_from_env()
     if worker is None:  # a worker shares the port its siblings hold (SO_REUSEPORT)
         _check_port(host, port, hint)
     if worker is None and count > 1:  # the supervisor: migrate once, then start the workers
         upgrade_schema(config.database.url)
-        print(f"{banner} with {count} workers", flush=True)
+        print(say("serving_workers", host=host, port=port, count=count), flush=True)
         argv = [sys.executable, "-m", "bot.cli", "serve", "--config", config_path]
         return Supervisor(argv, count).run()
     app = create_app(config, upgrade=worker is None, worker=worker)
@@ -109,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The demo on a fresh database: in --data-dir (kept), or a new temp folder (removed
     again if the demo cannot start)."""
-    hint = "请用 --port 换一个端口"
+    hint = say("hint_demo_port")
     _check_port("127.0.0.1", args.port, hint)
     if args.data_dir:
         Path(args.data_dir).mkdir(parents=True, exist_ok=True)
@@ -156,9 +156,8 @@ def _demo_in(folder: Path, port: int, hint: str) -> int:
                 await bind_group(s, platform="sim", conversation_id=group_conversation(code),
                                  school_id=school.id, now=now, title=f"{name}研修群", route_kind="sim")
 
-    print(f"demo data in {folder}", file=sys.stderr)
+    print(say("demo_data", folder=folder), file=sys.stderr)
     asyncio.run(common.with_db(config, seed))
     app = create_app(config)
-    _run_app(app, "127.0.0.1", port, f"研修助手 demo: open http://127.0.0.1:{port}/sim/  (Ctrl+C to stop)",
-             hint)
+    _run_app(app, "127.0.0.1", port, say("demo_open", port=port), hint)
     return 0

@@ -614,8 +614,9 @@ def parse_plan(data: Mapping[str, Any]) -> Plan:
         key = f"{kind}[{i}]"
         activity = (_session_activity(item, key) if kind == "session"
                     else _parse_activity(item, key, term, categories))
-        if activity.id in activities:
-            raise PlanError(f"{key}.id", f"{activity.id!r} is used by another activity")
+        if activity.id in activities:  # a [[session]] has no id: its name is its id
+            raise PlanError(f"{key}.{'name' if kind == 'session' else 'id'}",
+                            f"{activity.id!r} is used by another {kind}")
         if activity.name in names:
             raise PlanError(f"{key}.name", f"{activity.name!r} is used by another {kind}")
         activities[activity.id] = activity

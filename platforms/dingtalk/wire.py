@@ -208,6 +208,12 @@ def _is_rich_picture(item: Mapping[Any, Any]) -> bool:
     return kind == "picture" or (kind is None and "downloadCode" in item)
 
 
+def _recognition(content: Any) -> str:
+    """§1.3: the platform's speech-to-text of an audio message (`content.recognition`), or ""."""
+    heard = content.get("recognition") if _is_mapping(content) else None
+    return heard.strip() if isinstance(heard, str) else ""
+
+
 def parse_callback(
     payload: Any, received_at: datetime, robot_names: Collection[str] = ()
 ) -> tuple[IncomingMessage, DingTalkContext] | ParseError:
@@ -253,7 +259,7 @@ def _parse(
         _opt_ms(payload.get("createAt")),  # create_at_ms
     )
 
-    text, unsupported = "", None
+    text, unsupported, spoken = "", None, False
     images: tuple[ImageRef, ...] = ()
     files: tuple[ImageRef, ...] = ()
     content = payload.get("content")
@@ -292,6 +298,8 @@ def _parse(
             raise _Malformed("content")
         name = (_opt_str(content, "fileName") or "")[:MAX_FILE_NAME_CHARS] or None
         files = (ImageRef(ref=_req_str(content, "downloadCode"), name=name),)
+    elif msgtype == "audio" and (heard := _recognition(content)):
+        text, spoken = _strip_names(heard, names), True
     else:
         unsupported = msgtype if msgtype in UNSUPPORTED_KINDS else "unknown"
 
@@ -308,6 +316,7 @@ def _parse(
         unsupported,  # unsupported
         context.reply_context(conversation_id, conv_type == "2", staff_id),  # reply_context
         files,  # files
+        spoken,  # spoken
     )
     return message, context
 

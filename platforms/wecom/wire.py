@@ -199,6 +199,10 @@ def _aibot_content(payload: Mapping[str, Any], msgtype: str, websocket: bool
             elif item.get("msgtype") == "image":
                 images.append(_image_ref(_obj(item, "image"), websocket))
         return strip_bot_mention(" ".join(t.strip() for t in texts if t.strip())), tuple(images), None
+    voice = payload.get("voice") if msgtype == "voice" else None
+    heard = voice.get("content") if isinstance(voice, Mapping) else None
+    if isinstance(heard, str) and heard.strip():  # §2b: 1:1 only; WeCom's speech-to-text
+        return strip_bot_mention(heard), (), None
     return "", (), UNSUPPORTED_KINDS.get(msgtype, "unknown")
 
 
@@ -253,7 +257,8 @@ def _parse_aibot(payload: Any, received_at: datetime, api_base: str, websocket: 
         platform=PLATFORM, msg_id=BOT_MSG_PREFIX + msgid, conversation_id=conversation,
         is_group=is_group, sender_id=userid, sender_name=userid, text=text,
         received_at=received_at, images=images, unsupported=unsupported, reply_context=context,
-        files=_aibot_files(payload, msgtype, websocket))
+        files=_aibot_files(payload, msgtype, websocket),
+        spoken=msgtype == "voice" and unsupported is None)
 
 
 def stream_id_of(msg_id: str) -> str:
@@ -346,13 +351,15 @@ def _parse_app(root: ET.Element, received_at: datetime) -> IncomingMessage | Ign
         text = _xml_text(root, "Content", required=False)
     elif msgtype == "image":
         images = (ImageRef(ref=MEDIA_REF_PREFIX + _xml_text(root, "MediaId")),)
+    elif msgtype == "voice" and (heard := _xml_text(root, "Recognition", required=False)):
+        text = heard  # §2a: speech-to-text, when switched on (UNCONFIRMED for WeCom apps)
     else:
         unsupported = UNSUPPORTED_KINDS.get(msgtype, "unknown")
     return IncomingMessage(
         platform=PLATFORM, msg_id=APP_MSG_PREFIX + msg_id, conversation_id=userid,
         is_group=False, sender_id=userid, sender_name=userid, text=text,
         received_at=received_at, images=images, unsupported=unsupported,
-        reply_context={"via": "app", "touser": userid})
+        reply_context={"via": "app", "touser": userid}, spoken=msgtype == "voice" and bool(text))
 
 
 def app_text_body(touser: str, agent_id: int, content: str) -> dict[str, Any]:
