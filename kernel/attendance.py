@@ -4,9 +4,11 @@ it counts as held — the one rule 进度, the digests, the dashboard and the ex
 - A meeting is for the people its activity's scope admits (kernel.plan.model.Scope).
 - One attendance is a *unit*: a meeting day, or with `attend = "one"` its cycle (the week of a
   周二/周四 pair: coming on either day is the whole week's attendance).
-- A unit is *held* once all its days have started, or as soon as the person attended it (so
-  Tuesday's attendance counts on Tuesday, and nobody is absent for a week whose Thursday is
-  still ahead). A meeting counts once it has started, not when check-in opens.
+- A meeting counts once it has started (`has_started`), not when check-in opens: a check-in
+  made in the minutes before the start waits until then (`Tally.waiting`).
+- A unit is *held* once all its days have started, or as soon as the person attended one of
+  its days that has started (so Tuesday's attendance counts on Tuesday, and nobody is absent
+  for a week whose Thursday is still ahead).
 - A unit is *excused* when it is held, not attended, and a 请假 covers every day of it.
 """
 
@@ -54,6 +56,11 @@ def tasks_for(plan: Plan, profile: Profile) -> tuple[TaskSpec, ...]:
     return tuple(t for t in plan.tasks if t.per_teacher and profile.in_scope(plan.task_scope(t)))
 
 
+def has_started(info: OccurrenceInfo, now: datetime) -> bool:
+    """Whether a meeting is held at `now`: from its start on (the one rule every count uses)."""
+    return info.occurrence.starts_at <= now
+
+
 @dataclass(frozen=True, slots=True)
 class Tally:
     """One person's attendance at `now`."""
@@ -63,6 +70,7 @@ class Tally:
     held: int  # units held (see the module docstring)
     excused: int
     by_activity: Mapping[str, int]  # attended units per activity
+    waiting: int = 0  # check-ins at meetings not started yet: they count from the start on
 
     @property
     def due(self) -> int:
@@ -90,8 +98,9 @@ class Units:
             self.activity_of[unit] = occurrence.activity or occurrence.session
             days[unit].append(info)
         self.days = dict(days)
+        self.started = frozenset(i.id for i in occurrences if has_started(i, now))
         self.complete = frozenset(u for u, infos in days.items()
-                                  if all(i.occurrence.starts_at <= now for i in infos))
+                                  if all(i.id in self.started for i in infos))
         # meetings of a unit begun but not complete: an attendance there counts before its end
         self.open_ids = frozenset(i.id for u, infos in days.items() if u not in self.complete
                                   for i in infos)
@@ -105,8 +114,11 @@ class Units:
 
     def label(self, occurrence_id: int) -> str:
         """How the digests group a meeting's check-ins: its activity, and whether its unit is
-        still open (an attendance there counts as held before the unit completes)."""
+        still open (an attendance there counts as held before the unit completes), or the
+        meeting has not started (its check-ins wait: "ahead")."""
         unit = self.unit_of[occurrence_id]
+        if occurrence_id not in self.started:
+            return f"{self.activity_of[unit]}|ahead"
         return f"{self.activity_of[unit]}|{'open' if occurrence_id in self.open_ids else 'done'}"
 
     def labels(self) -> dict[int, str]:
@@ -132,10 +144,15 @@ class Units:
               activities: frozenset[str]) -> Tally:
         """One person's tally from their check-ins (occurrence id → late) and leaves."""
         attended_units: dict[str, bool] = {}
+        waiting = 0
         for oid, late in checkins.items():
             unit = self.unit_of.get(oid)
-            if unit is not None and self.activity_of[unit] in activities:
-                attended_units[unit] = attended_units.get(unit, False) or late
+            if unit is None or self.activity_of[unit] not in activities:
+                continue
+            if oid not in self.started:
+                waiting += 1  # checked in early: counts once the meeting starts
+                continue
+            attended_units[unit] = attended_units.get(unit, False) or late
         by_activity: dict[str, int] = defaultdict(int)
         open_attended = 0
         for unit in attended_units:
@@ -145,7 +162,8 @@ class Units:
         held = self.held_for(activities) + open_attended
         excused = self.excused(((oid, oid in checkins or self.unit_of.get(oid) in attended_units)
                                 for oid in leaves), activities)
-        return Tally(len(attended_units), sum(attended_units.values()), held, excused, dict(by_activity))
+        return Tally(len(attended_units), sum(attended_units.values()), held, excused, dict(by_activity),
+                     waiting)
 
     def hours(self, by_activity: Mapping[str, int]) -> dict[str | None, float]:
         """学时 the attended units earn, by category (None: no category)."""

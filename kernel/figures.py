@@ -190,7 +190,7 @@ class _Assembler:
         self.plan = term.plan
         self.units = Units(self.plan, term.occurrences, now)
         self.held = len(self.units.complete)
-        self.started = sum(1 for i in term.occurrences if i.occurrence.starts_at <= now)
+        self.started = len(self.units.started)
         self.starts = {i.id: i.occurrence.starts_at for i in term.occurrences}
         in_time_order = sorted(term.occurrences, key=lambda i: i.occurrence.starts_at)
         self.rank = {info.id: n for n, info in enumerate(in_time_order)}
@@ -252,11 +252,14 @@ class _Assembler:
     def member(self, member: MemberRow) -> MemberProgress:
         pid, plan = member.id, self.plan
         activities, owed = self.scope_of(member)
-        attended = late = open_attended = 0
+        attended = late = open_attended = waiting = 0
         by_activity: dict[str, int] = {}
         for label, (n, lates) in self.rec.attendance.get(pid, {}).items():
             activity, _, state = label.partition("|")
             if activity not in activities:
+                continue
+            if state == "ahead":  # checked in before the start: counts from the start on
+                waiting += n
                 continue
             attended += n
             late += lates
@@ -273,7 +276,8 @@ class _Assembler:
         total = sum(earned.values()) if earned else 0.0
         progress = Progress(attended=attended, late=late, held=held, excused=excused, tasks=tasks,
                             hours_earned=min(total, plan.required_hours), hours_required=plan.required_hours,
-                            categories=categories_of(plan, earned), hours_total=round(total, 2))
+                            categories=categories_of(plan, earned), hours_total=round(total, 2),
+                            waiting=waiting)
         due = max(held - excused, 0)
         return MemberProgress(member, member.name, progress, due, max(due - attended, 0))
 

@@ -46,6 +46,7 @@ class Progress:
     hours_required: float
     categories: tuple[CategoryHours, ...] = ()  # the plan's categories, in its order
     hours_total: float = 0.0  # not capped
+    waiting: int = 0  # check-ins at meetings not started yet: counted once they start
 
 
 def task_done(status: TaskStatus) -> bool:
@@ -91,4 +92,4 @@ def progress_of(term: TermInfo, records: PersonRecords, now: datetime,
         attended=tally.attended, late=tally.late, held=tally.held, excused=tally.excused,
         tasks=tuple(tasks), hours_earned=min(total, plan.required_hours),
         hours_required=plan.required_hours, categories=categories_of(plan, earned),
-        hours_total=round(total, 2))
+        hours_total=round(total, 2), waiting=tally.waiting)

@@ -8,7 +8,7 @@ from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PHONE = (412, 915)  # CSS pixels of a common Android phone
+PHONE = (390, 844)  # CSS pixels of a common phone (iPhone 12–14)
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -209,7 +209,7 @@ async def test_the_teacher_page_shows_checkin_times_reflection_text_and_photos(
     html = await page(app_client, f"/dashboard/teacher/{known['李秀英']}?{q}")
     text = text_of(html)
     assert "李秀英 · 研修记录" in text
-    assert 'id="sum-checkins">3/4<' in html and 'id="sum-excused">1<' in html  # 5 held, 1 excused
+    assert 'id="sum-checkins">3/4<' in html and 'id="sum-leaves">1<' in html  # 5 held, 1 excused
     for day in ("3月2日 10:00 10:00:00", "3月7日 10:00 10:00:00", "3月14日 10:00 10:00:00"):
         assert day in text
     assert "3月9日 10:00 校本研修集中学习：家中有事" in text

@@ -29,7 +29,14 @@ from storage.chart_files import charts_dir, is_chart_name
 from storage.files import photo_path
 from storage.queries.dashboard import person_row, photo_owners, school_info_by_code
 from templates.render import render_text
-from templates.web_assets import DASHBOARD_CSP, add_assets, page_headers
+from templates.web_assets import (
+    DASHBOARD_CSP,
+    LINK_BASE,
+    add_assets,
+    add_favicon,
+    not_found_page,
+    page_headers,
+)
 
 SERVICES = web.AppKey("dashboard_services", Services)
 ISSUER = web.AppKey("dashboard_issuer", DashboardLinks)
@@ -170,6 +177,7 @@ def install(app: web.Application, config: Config, services: Services) -> Dashboa
                             services.files_dir)
     app[SERVICES] = services
     app[ISSUER] = issuer
+    app[LINK_BASE] = issuer.base
     services.links = issuer
     app.router.add_get("/dashboard/", landing)
     app.router.add_get("/dashboard/district", district_page)
@@ -177,5 +185,7 @@ def install(app: web.Application, config: Config, services: Services) -> Dashboa
     app.router.add_get(r"/dashboard/teacher/{person_id:\d{1,18}}", teacher_page)
     app.router.add_get("/dashboard/photo/{sha}", photo)
     add_assets(app, "/dashboard/static/", ("dashboard.css",))
+    add_favicon(app)
+    app.middlewares.append(not_found_page)  # the dashboard's and the simulator's wrong addresses
     app.router.add_get("/charts/{name}", chart_view(services.files_dir))
     return issuer

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest import district_figures, school_digest_figures
-from kernel.attendance import Profile
+from kernel.attendance import Profile, has_started
 from kernel.figures import NO_RATE, DistrictDigest, Rate, SchoolDigest
 from kernel.hours import Progress, TaskStatus, progress_of
 from kernel.plan import TaskSpec
@@ -72,6 +72,11 @@ class TeacherView:
     tz: ZoneInfo
     now: datetime
 
+    @property
+    def upcoming_leaves(self) -> int:
+        """Leaves for sessions not started yet (listed with the others, marked 待)."""
+        return sum(1 for leave in self.evidence.leaves if leave.starts_at > self.now)
+
 
 def week_starts(term: TermInfo, now: datetime) -> list[date]:
     """The Mondays of the term's weeks up to the one holding `now` (local dates)."""
@@ -92,7 +97,7 @@ async def weekly_trend(session: AsyncSession, term: TermInfo, now: datetime, mem
     if not mondays:
         return []
     bounds = [datetime.combine(m + timedelta(weeks=1), time(0), tz) for m in mondays]
-    held = [o for o in term.occurrences if o.occurrence.starts_at <= now]
+    held = [o for o in term.occurrences if has_started(o, now)]  # the rule 进度 and the digests count by
     counts = await session_counts(session, [o.id for o in held], school_id)
     reflection_ids = [term.task_ids[t.id] for t in term.plan.tasks
                       if t.kind == "reflection" and t.id in term.task_ids]

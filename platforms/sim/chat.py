@@ -18,7 +18,7 @@ from kernel.messages import ImageRef, IncomingMessage, OutgoingText
 from platforms.base import Switchboard
 from storage.queries.sim import add_sim_message, sim_messages_after
 from templates.render import render_text
-from templates.web_assets import SIM_CSP, add_assets, page_headers
+from templates.web_assets import LINK_BASE, SIM_CSP, add_assets, page_headers
 
 BOARD = web.AppKey("sim_board", Switchboard)
 MAX_TEXT = 20_000
@@ -41,6 +41,8 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def people(request: web.Request) -> web.Response:
+    """Who one can be (with their role: the page shows that role's chips), the school groups,
+    and where the dashboard's links start (the only URLs the page makes links of)."""
     directory = request.app[BOARD].directory
     await directory.term()  # make sure the cache is loaded
     schools = {s.id: s for s in directory.schools()}
@@ -52,7 +54,9 @@ async def people(request: web.Request) -> web.Response:
                      "school_code": school.code if school else None})
     convs = [{"id": group_conversation(s.code), "title": f"{s.name}研修群", "group": True,
               "school_code": s.code} for s in schools.values()]
-    return web.json_response({"people": rows, "conversations": convs})
+    base = request.app.get(LINK_BASE)
+    return web.json_response({"people": rows, "conversations": convs,
+                              "links": f"{base}/dashboard/" if base else None})
 
 
 def _bad(reason: str) -> web.Response:
